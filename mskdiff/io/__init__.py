@@ -1,0 +1,5 @@
+"""Reading OpenSim models and reference data."""
+
+from .reference import IsolatedMTUCase, find_isolated_mtu_cases, read_csv, time_function
+
+__all__ = ["IsolatedMTUCase", "find_isolated_mtu_cases", "read_csv", "time_function"]

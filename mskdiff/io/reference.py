@@ -1,0 +1,134 @@
+"""Reference cases exported from OpenSim: isolated-MTU set-ups (`*_setup.json`) and CSV tables."""
+
+import csv
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..muscle.parameters import PARAMETER_FIELDS, MuscleParameters
+
+#: OpenSim muscle classes the isolated-MTU set-ups may name.
+MUSCLE_CLASSES = (
+    "DeGrooteFregly2016Muscle",
+    "Millard2012EquilibriumMuscle",
+    "Millard2012AccelerationMuscle",
+)
+
+
+def read_csv(path) -> dict[str, np.ndarray]:
+    """A CSV with one header row as column name -> array (float where every value parses)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise ValueError(f"{path}: empty CSV file")
+    header, body = rows[0], rows[1:]
+    columns = {}
+    for i, name in enumerate(header):
+        values = [r[i] for r in body]
+        try:
+            columns[name] = np.asarray(values, dtype=float)
+        except ValueError:
+            columns[name] = np.asarray(values)
+    return columns
+
+
+def time_function(spec: dict):
+    """An OpenSim function from its set-up description as a JAX function of time [s].
+
+    Types (the reference README's): `constant`, `sine`, `piecewise_linear`, `smooth_step`.
+    """
+    kind = spec.get("type")
+    if kind == "constant":
+        return lambda t: jnp.asarray(spec["value"], dtype=float) + 0.0 * t
+    if kind == "sine":
+        return lambda t: spec["amplitude"] * jnp.sin(spec["omega"] * t + spec["phase"]) \
+            + spec["offset"]
+    if kind == "piecewise_linear":
+        knots_t, knots_y = np.asarray(spec["t"], float), np.asarray(spec["y"], float)
+        return lambda t: jnp.interp(t, jnp.asarray(knots_t), jnp.asarray(knots_y))
+    if kind == "smooth_step":
+        def step(t):
+            x = jnp.clip((t - spec["t0"]) / (spec["t1"] - spec["t0"]), 0.0, 1.0)
+            return spec["y0"] + (spec["y1"] - spec["y0"]) * x**3 * (10 - 15 * x + 6 * x**2)
+        return step
+    raise ValueError(f"unknown function type {kind!r}; known: constant, sine, "
+                     "piecewise_linear, smooth_step")
+
+
+class IsolatedMTUCase:
+    """One isolated-MTU simulation case: set-up, reference table, parameters and inputs."""
+
+    def __init__(self, setup_path):
+        setup_path = Path(setup_path)
+        self.setup_path = setup_path
+        self.name = setup_path.name.removesuffix("_setup.json").removeprefix("mtu_sim_")
+        self.csv_path = setup_path.with_name(f"mtu_sim_{self.name}.csv")
+        with open(setup_path) as f:
+            self.setup = json.load(f)
+        self.muscle_class = self.setup.get("muscle_class")
+        if self.muscle_class not in MUSCLE_CLASSES:
+            raise ValueError(f"{setup_path}: unknown muscle_class {self.muscle_class!r}; "
+                             f"known: {list(MUSCLE_CLASSES)}")
+        self._excitation = time_function(self.setup["excitation"])
+        self._mtu_length = time_function(self.setup["mtu_length"])
+
+    @property
+    def duration(self) -> float:
+        """Simulated time [s]."""
+        return float(self.setup["duration"])
+
+    @property
+    def initial_activation(self) -> float:
+        """Activation at t = 0 (the set-up's `default_activation`)."""
+        return float(self.properties()["default_activation"])
+
+    def properties(self) -> dict[str, float | bool | str]:
+        """All muscle properties: OpenSim's strings, overridden by full-precision values."""
+        props: dict = {}
+        for key, text in self.setup.get("all_muscle_properties_as_strings", {}).items():
+            props[key] = _parse_property(text)
+        props.update(self.setup.get("properties_set", {}))
+        props.update(self.setup.get("muscle_parameters", {}))
+        return props
+
+    def parameters(self) -> MuscleParameters:
+        """`MuscleParameters` of the case's single muscle (fields it lacks take defaults)."""
+        props = self.properties()
+        values = {f: props[f] for f in PARAMETER_FIELDS if isinstance(props.get(f), float)}
+        values["ignore_tendon_compliance"] = bool(props.get("ignore_tendon_compliance", False))
+        source = self.setup.get("muscle_name_source", self.name)
+        return MuscleParameters.from_dict(values, names=[_muscle_name(source, self.name)])
+
+    def drive(self, t):
+        """Inputs at time `t` [s]: (excitation, MTU length [m], MTU velocity [m/s]), shape (1,)."""
+        length, velocity = jax.jvp(self._mtu_length, (t,), (jnp.ones_like(t),))
+        return self._excitation(t)[None], length[None], velocity[None]
+
+    def reference(self) -> dict[str, np.ndarray]:
+        """The OpenSim trajectory (`mtu_sim_<case>.csv`) as columns."""
+        if not self.csv_path.exists():
+            raise FileNotFoundError(f"{self.csv_path} (named by {self.setup_path}) is missing")
+        return read_csv(self.csv_path)
+
+
+def _parse_property(text: str):
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _muscle_name(source: str, fallback: str) -> str:
+    quoted = source.split("'")
+    return quoted[1] if len(quoted) >= 3 else fallback
+
+
+def find_isolated_mtu_cases(directory) -> list[IsolatedMTUCase]:
+    """Every `mtu_sim_*_setup.json` in `directory`, sorted by name."""
+    return [IsolatedMTUCase(p) for p in sorted(Path(directory).glob("mtu_sim_*_setup.json"))]

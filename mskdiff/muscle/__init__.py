@@ -1,0 +1,50 @@
+"""Muscle library: De Groote curves, activation dynamics, MTU formulations, parameters."""
+
+from . import curves
+from .acceleration import AccelerationMTU, AccelerationState
+from .activation import (
+    AbstractActivationDynamics,
+    DeGroote2016Activation,
+    FirstOrderActivation,
+    activation_dynamics_by_name,
+)
+from .mtu import AbstractMTU, MTUOutputs, equilibrium_norm_tendon_force
+from .parameters import DEFAULTS, PARAMETER_FIELDS, MuscleParameters
+from .rigid import RigidState, RigidTendonMTU
+from .tendon_force import TendonForceMTU, TendonForceState
+
+FORMULATIONS = {
+    "tendon_force": TendonForceMTU,
+    "acceleration": AccelerationMTU.with_defaults,
+    "rigid": RigidTendonMTU,
+}
+
+
+def make_mtu(params: MuscleParameters, formulation: str = "tendon_force", **kwargs) -> AbstractMTU:
+    """Build an MTU model: 'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012, De Groote curves) or 'rigid'."""
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"unknown formulation {formulation!r}; choose from {list(FORMULATIONS)}")
+    return FORMULATIONS[formulation](params, **kwargs)
+
+
+__all__ = [
+    "DEFAULTS",
+    "FORMULATIONS",
+    "PARAMETER_FIELDS",
+    "AbstractActivationDynamics",
+    "AbstractMTU",
+    "AccelerationMTU",
+    "AccelerationState",
+    "DeGroote2016Activation",
+    "FirstOrderActivation",
+    "MTUOutputs",
+    "MuscleParameters",
+    "RigidState",
+    "RigidTendonMTU",
+    "TendonForceMTU",
+    "TendonForceState",
+    "activation_dynamics_by_name",
+    "curves",
+    "equilibrium_norm_tendon_force",
+    "make_mtu",
+]

@@ -1,0 +1,39 @@
+"""Rigid-tendon MTUs: the fiber follows the MTU length; state is activation only."""
+
+import equinox as eqx
+
+from .activation import AbstractActivationDynamics, DeGroote2016Activation
+from .mtu import AbstractMTU, MTUOutputs, rigid_tendon_outputs
+from .parameters import MuscleArray, MuscleParameters
+
+
+class RigidState(eqx.Module):
+    """State of `RigidTendonMTU`: activation [-]."""
+
+    activation: MuscleArray
+
+
+class RigidTendonMTU(AbstractMTU):
+    """Every tendon rigid (whatever `ignore_tendon_compliance` says): fast, for comparison."""
+
+    params: MuscleParameters
+    activation_dynamics: AbstractActivationDynamics = DeGroote2016Activation()
+
+    def init_state(self, mtu_length, mtu_velocity, activation) -> RigidState:
+        """The state is the activation; nothing to equilibrate."""
+        del mtu_length, mtu_velocity
+        return RigidState(activation=activation)
+
+    def derivative(self, state, excitation, mtu_length, mtu_velocity) -> RigidState:
+        """Activation rate [1/s]."""
+        del mtu_length, mtu_velocity
+        rate = self.activation_dynamics.derivative(self.params, excitation, state.activation)
+        return RigidState(activation=rate)
+
+    def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
+        """Forces and fiber kinematics from the MTU kinematics."""
+        return rigid_tendon_outputs(self.params, state.activation, mtu_length, mtu_velocity)
+
+    def fiber_step(self, state, mtu_length, mtu_velocity, dt):
+        """No fiber states: returns `state` unchanged."""
+        return state

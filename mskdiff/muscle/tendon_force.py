@@ -1,0 +1,86 @@
+r"""De Groote et al. (2016) explicit elastic-tendon formulation (state: normalised tendon force).
+
+The equations of OpenSim 4.6's `DeGrooteFregly2016Muscle` with
+`tendon_compliance_dynamics_mode = explicit`: tendon length from the inverse tendon curve,
+fiber length from constant-thickness pennation, fiber velocity from the inverse
+force-velocity curve with $f_V = (\tilde F_T/\cos\alpha - f_{PE})/(a f_L)$ (fiber damping is
+not part of that inversion; it is added to the reported fiber force only), and
+$d\tilde F_T/dt = \tilde v_T\, df_T/d\tilde l_T$.
+"""
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from . import curves
+from ._geometry import fiber_from_length_along_tendon, fiber_multipliers, tendon_length_from_force
+from .activation import AbstractActivationDynamics, DeGroote2016Activation
+from .mtu import (
+    AbstractMTU,
+    MTUOutputs,
+    equilibrium_norm_tendon_force,
+    fiber_outputs,
+    rigid_tendon_outputs,
+    select_outputs,
+)
+from .parameters import MuscleArray, MuscleParameters
+
+# Floor on a f_L in the force-velocity inversion, so zero activation gives a bounded
+# (saturated) velocity instead of a division by zero.
+_MIN_ACTIVE_FORCE = 1e-12
+
+
+class TendonForceState(eqx.Module):
+    """State of `TendonForceMTU`: activation [-] and normalised tendon force [-].
+
+    For rigid-tendon muscles `norm_tendon_force` is not integrated (its rate is zero);
+    read forces from `TendonForceMTU.outputs`.
+    """
+
+    activation: MuscleArray
+    norm_tendon_force: MuscleArray
+
+
+class TendonForceMTU(AbstractMTU):
+    """Elastic-tendon MTUs in De Groote's explicit tendon-force formulation."""
+
+    params: MuscleParameters
+    activation_dynamics: AbstractActivationDynamics = DeGroote2016Activation()
+
+    def _elastic(self, state: TendonForceState, mtu_length, mtu_velocity):
+        p = self.params
+        tendon_length = tendon_length_from_force(p, state.norm_tendon_force)
+        fiber_length, cos_pennation = fiber_from_length_along_tendon(
+            p, mtu_length - tendon_length)
+        active_fl, passive_fl = fiber_multipliers(p, fiber_length)
+        active = jnp.maximum(state.activation * active_fl, _MIN_ACTIVE_FORCE)
+        force_velocity = (state.norm_tendon_force / cos_pennation - passive_fl) / active
+        fiber_velocity = curves.force_velocity_inverse(force_velocity) * p.max_fiber_velocity
+        tendon_velocity = mtu_velocity - fiber_velocity / cos_pennation
+        return tendon_length, fiber_length, cos_pennation, fiber_velocity, tendon_velocity
+
+    def init_state(self, mtu_length, mtu_velocity, activation) -> TendonForceState:
+        """Equilibrium with zero tendon velocity (OpenSim's `equilibrateMuscles`)."""
+        force = equilibrium_norm_tendon_force(self.params, mtu_length, mtu_velocity, activation)
+        return TendonForceState(activation=activation, norm_tendon_force=force)
+
+    def derivative(self, state, excitation, mtu_length, mtu_velocity) -> TendonForceState:
+        """$(\\dot a, d\\tilde F_T/dt)$ [1/s]."""
+        p = self.params
+        tendon_length, *_, tendon_velocity = self._elastic(state, mtu_length, mtu_velocity)
+        stiffness = curves.tendon_force_multiplier_derivative(
+            tendon_length / p.tendon_slack_length, p.tendon_strain_at_one_norm_force)
+        force_rate = tendon_velocity / p.tendon_slack_length * stiffness
+        force_rate = jnp.where(p.ignore_tendon_compliance, 0.0, force_rate)
+        activation_rate = self.activation_dynamics.derivative(p, excitation, state.activation)
+        return TendonForceState(activation=activation_rate, norm_tendon_force=force_rate)
+
+    def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
+        """Forces and fiber kinematics; the tendon force is the state times max force."""
+        p = self.params
+        tendon_length, fiber_length, cos_pennation, fiber_velocity, tendon_velocity = (
+            self._elastic(state, mtu_length, mtu_velocity))
+        elastic = fiber_outputs(p, state.activation, fiber_length, cos_pennation,
+                                fiber_velocity, tendon_length, tendon_velocity,
+                                p.max_isometric_force * state.norm_tendon_force)
+        rigid = rigid_tendon_outputs(p, state.activation, mtu_length, mtu_velocity)
+        return select_outputs(p.ignore_tendon_compliance, rigid, elastic)

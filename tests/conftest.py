@@ -1,0 +1,49 @@
+"""Shared test set-up: strict dtypes, per-test float64 (`@pytest.mark.x64`), reference data."""
+
+import os
+from pathlib import Path
+
+import jax
+import jax.random as jr
+import pytest
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_compilation_cache_dir",
+                  os.environ.get("MSKDIFF_JAX_CACHE", str(Path.home() / ".cache" / "mskdiff-jax")))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+#: `../shared/reference` beside the repository (CI has it there); override with MSKDIFF_REFERENCE.
+REFERENCE_DIR = Path(os.environ.get(
+    "MSKDIFF_REFERENCE", Path(__file__).resolve().parents[1].parent / "shared" / "reference"))
+#: `../shared/data/rajagopal2016/Rajagopal2016.osim` beside the repository.
+RAJAGOPAL_OSIM = REFERENCE_DIR.parent / "data" / "rajagopal2016" / "Rajagopal2016.osim"
+
+
+@pytest.fixture(autouse=True)
+def _x64(request):
+    if request.node.get_closest_marker("x64") is None:
+        yield
+        return
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    if not REFERENCE_DIR.is_dir():
+        pytest.skip(f"OpenSim reference data not found at {REFERENCE_DIR} "
+                    "(set MSKDIFF_REFERENCE to its folder)")
+    return REFERENCE_DIR
+
+
+@pytest.fixture
+def rajagopal_osim() -> Path:
+    if not RAJAGOPAL_OSIM.is_file():
+        pytest.skip(f"Rajagopal2016.osim not found at {RAJAGOPAL_OSIM}")
+    return RAJAGOPAL_OSIM
+
+
+@pytest.fixture
+def getkey():
+    keys = iter(jr.split(jr.key(0), 10_000))
+    return lambda: next(keys)
