@@ -1,5 +1,17 @@
 """Reading OpenSim models and reference data."""
 
-from .reference import IsolatedMTUCase, find_isolated_mtu_cases, read_csv, time_function
+from .reference import (
+    IsolatedMTUCase,
+    find_isolated_mtu_cases,
+    parameters_from_table,
+    read_csv,
+    time_function,
+)
 
-__all__ = ["IsolatedMTUCase", "find_isolated_mtu_cases", "read_csv", "time_function"]
+__all__ = [
+    "IsolatedMTUCase",
+    "find_isolated_mtu_cases",
+    "parameters_from_table",
+    "read_csv",
+    "time_function",
+]

@@ -18,6 +18,17 @@ MUSCLE_CLASSES = (
 )
 
 
+#: Defaults of OpenSim's Millard classes that differ from `MuscleParameters.DEFAULTS`.
+CLASS_DEFAULTS = {
+    "Millard2012EquilibriumMuscle": {"passive_fiber_strain_at_one_norm_force": 0.7,
+                                     "fiber_damping": 0.1, "activation_time_constant": 0.01,
+                                     "deactivation_time_constant": 0.04},
+    "Millard2012AccelerationMuscle": {"passive_fiber_strain_at_one_norm_force": 0.7,
+                                      "fiber_damping": 0.01, "activation_time_constant": 0.01,
+                                      "deactivation_time_constant": 0.04},
+}
+
+
 def read_csv(path) -> dict[str, np.ndarray]:
     """A CSV with one header row as column name -> array (float where every value parses)."""
     with open(path, newline="") as f:
@@ -95,8 +106,12 @@ class IsolatedMTUCase:
         return props
 
     def parameters(self) -> MuscleParameters:
-        """`MuscleParameters` of the case's single muscle (fields it lacks take defaults)."""
-        props = self.properties()
+        """`MuscleParameters` of the case's single muscle (fields it lacks take class defaults).
+
+        Millard cases map to De Groote parameters through their curves' strains: tendon
+        strain 0.049 and passive fiber strain 0.7 (OpenSim's Millard curve defaults).
+        """
+        props = {**CLASS_DEFAULTS.get(self.muscle_class, {}), **self.properties()}
         values = {f: props[f] for f in PARAMETER_FIELDS if isinstance(props.get(f), float)}
         values["ignore_tendon_compliance"] = bool(props.get("ignore_tendon_compliance", False))
         source = self.setup.get("muscle_name_source", self.name)
@@ -132,3 +147,27 @@ def _muscle_name(source: str, fallback: str) -> str:
 def find_isolated_mtu_cases(directory) -> list[IsolatedMTUCase]:
     """Every `mtu_sim_*_setup.json` in `directory`, sorted by name."""
     return [IsolatedMTUCase(p) for p in sorted(Path(directory).glob("mtu_sim_*_setup.json"))]
+
+
+#: Columns of an OpenSim muscle table (`rajagopal2016_*muscles.csv`) that map onto parameters.
+_TABLE_COLUMNS = {
+    "passive_fiber_strain_at_one_norm_force": "fpe_strain_at_one_norm_force",
+}
+
+
+def parameters_from_table(path) -> MuscleParameters:
+    """`MuscleParameters` from a muscle table in the reference format (one row per muscle).
+
+    Fields are read from columns of the same name; the passive fiber strain comes from
+    `fpe_strain_at_one_norm_force` (the Millard fiber curve), the tendon strain from
+    `tendon_strain_at_one_norm_force`. Missing columns take `MuscleParameters` defaults.
+    """
+    table = read_csv(path)
+    if "name" not in table:
+        raise ValueError(f"{path}: a muscle table needs a `name` column")
+    values = {}
+    for field in (*PARAMETER_FIELDS, "ignore_tendon_compliance"):
+        column = _TABLE_COLUMNS.get(field, field)
+        if column in table:
+            values[field] = table[column]
+    return MuscleParameters.from_dict(values, names=list(table["name"]))

@@ -9,8 +9,8 @@ from .parameters import MuscleArray, MuscleParameters
 MAX_PENNATION_ANGLE = float(jnp.arccos(0.1))
 # Widths of the smooth lower bounds, relative to the optimal fiber length: small enough
 # that a bound changes a physical result by < 1e-9 of it, wide enough for finite gradients.
-_LENGTH_BOUND_WIDTH = 1e-4
-_TENDON_FORCE_FLOOR, _TENDON_FORCE_BOUND_WIDTH = -0.19, 1e-4
+_LENGTH_BOUND_WIDTH = 1e-6
+_TENDON_FORCE_FLOOR, _TENDON_FORCE_BOUND_WIDTH = -0.19, 1e-6
 
 
 def smooth_max(x, floor, width):

@@ -136,6 +136,10 @@ def equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mtu_velo
                              throw=False)
         return sol.value
 
+    shape = (params.n_muscles,)
+    mtu_length, mtu_velocity, activation = (
+        jnp.broadcast_to(jnp.asarray(x, dtype=float), shape)
+        for x in (mtu_length, mtu_velocity, activation))
     params_axes = jax.tree.map(lambda _: 0, params)
     return jax.vmap(solve_one, in_axes=(params_axes, 0, 0, 0))(
         params, mtu_length, mtu_velocity, activation)

@@ -85,7 +85,7 @@ class MuscleParameters(eqx.Module):
     deactivation_time_constant: MuscleArray = eqx.field(converter=_float_array)  # [s]
     minimum_activation: MuscleArray = eqx.field(converter=_float_array)  # [-]
     ignore_tendon_compliance: Bool[Array, " n_muscles"] = eqx.field(converter=_bool_array)
-    names: tuple[str, ...] = eqx.field(static=True, converter=tuple)
+    names: tuple[str, ...] = eqx.field(static=True, converter=lambda ns: tuple(map(str, ns)))
 
     def __check_init__(self):
         n = len(self.names)

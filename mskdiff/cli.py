@@ -1,0 +1,83 @@
+"""The `mskdiff` command line: thin wrappers around library functions."""
+
+import argparse
+import sys
+
+
+def _mtu(args) -> int:
+    from .jobs import run_mtu_job
+
+    paths = run_mtu_job(args.muscle, formulation=args.formulation, tendon=args.tendon,
+                        integrator=args.integrator, substeps=args.substeps, dt=args.dt,
+                        duration=args.duration, out_dir=args.out, precision=args.precision)
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+    return 0
+
+
+def _validate_opensim(args) -> int:
+    from .validation import format_table, passed, validate_opensim, write_json
+
+    checks = validate_opensim(args.directory, progress=not args.no_progress)
+    print(format_table(checks))
+    if args.json:
+        write_json(checks, args.json)
+        print(f"wrote {args.json}")
+    ok = passed(checks)
+    print("validate-opensim: " + ("PASSED" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="mskdiff",
+        description="Differentiable musculoskeletal simulation (JAX): Hill-type muscle-tendon "
+                    "units with elastic tendons, matched to OpenSim.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    mtu = commands.add_parser(
+        "mtu", help="simulate one Rajagopal 2016 muscle under a step excitation (plot + CSV)",
+        description="Simulate one muscle of the built-in Rajagopal 2016 table, isometric at "
+                    "tendon slack length + optimal fiber length x cos(pennation), with excitation "
+                    "0.05 -> 1 (0.1-0.6 s) -> 0.05; writes a CSV of fiber length, tendon force "
+                    "and activation, and a plot.")
+    mtu.add_argument("--muscle", default="soleus_r", help="muscle name (default soleus_r)")
+    mtu.add_argument("--formulation", default="tendon_force",
+                     choices=["tendon_force", "acceleration", "rigid"],
+                     help="MTU formulation (default tendon_force: De Groote explicit)")
+    mtu.add_argument("--tendon", default="elastic", choices=["elastic", "file", "rigid"],
+                     help="tendon compliance: elastic (default), as the .osim file says, or rigid")
+    mtu.add_argument("--integrator", default="euler", choices=["euler", "diffrax"],
+                     help="semi-implicit Euler with sub-steps (default) or Diffrax Tsit5")
+    mtu.add_argument("--substeps", type=int, default=4, help="Euler sub-steps per step")
+    mtu.add_argument("--dt", type=float, default=2e-3, help="step [s] (default 0.002)")
+    mtu.add_argument("--duration", type=float, default=1.0, help="simulated time [s]")
+    mtu.add_argument("--precision", default="float64", choices=["float32", "float64"])
+    mtu.add_argument("--out", default="mskdiff_out", help="output folder (default mskdiff_out)")
+    mtu.set_defaults(run=_mtu)
+
+    validate = commands.add_parser(
+        "validate-opensim",
+        help="recompute OpenSim reference cases in a folder and compare (exit 1 on failure)",
+        description="Recompute every known reference file in DIRECTORY (format of "
+                    "shared/reference: curve samples, equilibrium residuals, isolated-MTU "
+                    "simulations, walking equilibria, parameter tables), print a table of "
+                    "max/RMS errors against tolerances, and exit non-zero if any check fails. "
+                    "Unknown files are listed as skipped; Millard 2012 cases are reported as "
+                    "cross-model comparisons.")
+    validate.add_argument("directory", help="folder with the reference files")
+    validate.add_argument("--json", help="also write the results to this JSON file")
+    validate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    validate.set_defaults(run=_validate_opensim)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the `mskdiff` command."""
+    args = build_parser().parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The command-line jobs, as library functions: run, write CSV and plots."""
+
+import csv
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .integrate import DiffraxIntegrator, SemiImplicitEuler, Trajectory, simulate
+from .muscle import make_mtu
+from .muscle.parameters import MuscleParameters
+
+#: Columns of the `mskdiff mtu` CSV (OpenSim output names), in order.
+MTU_COLUMNS = ("time", "excitation", "activation", "mtu_length", "fiber_length",
+               "norm_fiber_length", "fiber_velocity", "pennation_angle", "tendon_length",
+               "tendon_force", "norm_tendon_force")
+
+
+def step_excitation(low: float = 0.05, high: float = 1.0, on: float = 0.1, off: float = 0.6,
+                    ramp: float = 0.01):
+    """Excitation as a function of time [s]: `low`, ramps to `high` at `on`, back at `off`."""
+    knots_t = jnp.asarray([0.0, on, on + ramp, off, off + ramp, 1e9])
+    knots_y = jnp.asarray([low, low, high, high, low, low])
+    return lambda t: jnp.interp(t, knots_t, knots_y)
+
+
+def isometric_step(params: MuscleParameters, *, formulation: str = "tendon_force",
+                   duration: float = 1.0, dt: float = 2e-3, integrator=None,
+                   low: float = 0.05, high: float = 1.0) -> Trajectory:
+    """Simulate isometric MTUs at $L_0 = l_s + l_{opt}\\cos\\alpha_0$ under a step excitation.
+
+    Args:
+        params: muscle parameters (any number of muscles, simulated together).
+        formulation: 'tendon_force', 'acceleration' or 'rigid'.
+        duration: simulated time [s].
+        dt: output and integrator step [s].
+        integrator: defaults to `SemiImplicitEuler(4)`.
+        low: excitation before and after the step [-].
+        high: excitation during the step (0.1-0.6 s) [-].
+    """
+    mtu = make_mtu(params, formulation)
+    integrator = SemiImplicitEuler(4) if integrator is None else integrator
+    length = params.tendon_slack_length + params.optimal_fiber_length * jnp.cos(
+        params.pennation_angle_at_optimal)
+    excitation = step_excitation(low, high)
+    drive = lambda t: (jnp.full_like(length, excitation(t)), length, jnp.zeros_like(length))
+    times = jnp.arange(round(duration / dt) + 1) * dt
+    state0 = mtu.init_state(length, jnp.zeros_like(length), jnp.full_like(length, low))
+    run = jax.jit(lambda s: simulate(mtu, s, times, drive, integrator=integrator))
+    return run(state0)
+
+
+def trajectory_columns(trajectory: Trajectory, muscle: int = 0) -> dict[str, np.ndarray]:
+    """One muscle's trajectory as `MTU_COLUMNS` -> array."""
+    out = trajectory.outputs
+    sources = {"time": trajectory.times, "excitation": trajectory.excitation[:, muscle],
+               "activation": trajectory.states.activation[:, muscle],
+               "mtu_length": trajectory.mtu_length[:, muscle]}
+    sources.update({name: getattr(out, name)[:, muscle] for name in MTU_COLUMNS
+                    if name not in sources})
+    return {name: np.asarray(sources[name]) for name in MTU_COLUMNS}
+
+
+def write_csv(columns: dict[str, np.ndarray], path) -> None:
+    """Write columns to CSV with full precision (%.17g)."""
+    names = list(columns)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        for row in zip(*(columns[n] for n in names), strict=True):
+            writer.writerow([f"{v:.17g}" for v in row])
+
+
+def plot_mtu(columns: dict[str, np.ndarray], title: str, path) -> None:
+    """Three panels: excitation/activation, fiber length, tendon force."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = columns["time"]
+    fig, axes = plt.subplots(3, 1, figsize=(7, 7), sharex=True)
+    axes[0].plot(t, columns["excitation"], "--", label="excitation")
+    axes[0].plot(t, columns["activation"], label="activation")
+    axes[0].set_ylabel("[-]")
+    axes[0].legend()
+    axes[1].plot(t, columns["fiber_length"] * 100)
+    axes[1].set_ylabel("fiber length [cm]")
+    axes[2].plot(t, columns["tendon_force"])
+    axes[2].set_ylabel("tendon force [N]")
+    axes[2].set_xlabel("time [s]")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_mtu_job(muscle: str = "soleus_r", *, formulation: str = "tendon_force",
+                tendon: str = "elastic", integrator: str = "euler", substeps: int = 4,
+                dt: float = 2e-3, duration: float = 1.0, out_dir="mskdiff_out",
+                precision: str = "float64") -> dict[str, Path]:
+    """`mskdiff mtu`: one Rajagopal 2016 muscle under a step excitation; writes CSV and PNG.
+
+    Returns the paths written (`csv`, `plot`).
+    """
+    from .models import rajagopal2016
+
+    modes = {"elastic": "all_elastic", "file": "file", "rigid": "all_rigid"}
+    if tendon not in modes:
+        raise ValueError(f"unknown tendon mode {tendon!r}; choose from {list(modes)}")
+    integrators = {"euler": lambda: SemiImplicitEuler(substeps), "diffrax": DiffraxIntegrator}
+    if integrator not in integrators:
+        raise ValueError(f"unknown integrator {integrator!r}; choose from {list(integrators)}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with jax.enable_x64(precision == "float64"):
+        params = rajagopal2016([muscle], tendon_compliance=modes[tendon])
+        trajectory = isometric_step(params, formulation=formulation, duration=duration, dt=dt,
+                                    integrator=integrators[integrator]())
+        columns = trajectory_columns(trajectory)
+    stem = f"mtu_{muscle}_{formulation}"
+    paths = {"csv": out_dir / f"{stem}.csv", "plot": out_dir / f"{stem}.png"}
+    write_csv(columns, paths["csv"])
+    plot_mtu(columns, f"{muscle}: {formulation} formulation, {tendon} tendon, isometric step",
+             paths["plot"])
+    return paths

@@ -1,0 +1,439 @@
+"""Recompute OpenSim reference cases found in a directory and compare, with stated tolerances.
+
+Every file of a known kind is recomputed (curve samples, equilibrium residuals, isolated-MTU
+simulations, walking equilibria, parameter tables); unknown files are listed as skipped.
+A known file that cannot be recomputed is an error, and a run in which nothing was checked
+fails, so an all-skipped directory never passes.
+"""
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..integrate import DiffraxIntegrator, SemiImplicitEuler, simulate
+from ..io.reference import IsolatedMTUCase, parameters_from_table, read_csv
+from ..muscle import curves
+from ..muscle.acceleration import AccelerationMTU
+from ..muscle.activation import FirstOrderActivation
+from ..muscle.implicit import implicit_residual
+from ..muscle.parameters import MuscleParameters
+from ..muscle.tendon_force import TendonForceMTU
+
+PASS, FAIL, CROSS_MODEL, REPORT, SKIPPED, ERROR = (
+    "pass", "FAIL", "cross-model", "report", "skipped", "ERROR")
+
+#: Tolerances (float64). Forces in units of max isometric force, lengths in m.
+TOLERANCES = {
+    "curve": 1e-9,
+    "residual": 1e-9,
+    "initial_tendon_force": 1e-8,
+    "initial_fiber_length": 1e-9,
+    "tight_tendon_force_max": 1e-5,
+    "tight_fiber_length_max": 1e-7,
+    "tight_activation_max": 1e-7,
+    "euler_tendon_force_rms": 2.5e-3,
+    "acceleration_tendon_force_rms": 3e-3,
+    "rigid_fiber_length": 1e-9,
+    "parameter_table": 1e-12,
+}
+
+#: A tight Diffrax set-up for the reference comparisons (explicit: fine for these cases).
+TIGHT = DiffraxIntegrator(dfx.Tsit5(), dfx.PIDController(rtol=1e-10, atol=1e-12), max_steps=8192)
+#: The acceleration formulation's stiff fibre mode needs many explicit steps.
+TIGHT_STIFF = DiffraxIntegrator(dfx.Tsit5(), dfx.PIDController(rtol=1e-8, atol=1e-10),
+                                max_steps=8192)
+#: `Millard2012AccelerationMuscle` defaults used for the acceleration formulation checks.
+ACCELERATION_DEFAULTS = {"fiber_mass": 0.1, "fiber_damping": 0.01}
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One compared quantity: errors, the tolerance it is held to, and the verdict."""
+
+    file: str
+    case: str
+    quantity: str
+    max_error: float
+    rms_error: float
+    tolerance: float | None
+    metric: str  # "max" or "rms": which error the tolerance applies to
+    unit: str
+    status: str
+    note: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True for a failed comparison or a known file that could not be recomputed."""
+        return self.status in (FAIL, ERROR)
+
+
+def compare(file, case, quantity, computed, reference, *, tolerance=None, metric="max",
+            unit="", scale=1.0, status=None, note="") -> Check:
+    """Compare arrays; errors are divided by `scale` (e.g. max isometric force)."""
+    error = np.abs(np.asarray(computed, float) - np.asarray(reference, float)) / scale
+    max_error = float(np.max(error)) if error.size else float("nan")
+    rms_error = float(np.sqrt(np.mean(error**2))) if error.size else float("nan")
+    if status is None:
+        if tolerance is None:
+            status = REPORT
+        else:
+            value = max_error if metric == "max" else rms_error
+            status = PASS if np.isfinite(value) and value <= tolerance else FAIL
+    return Check(file, case, quantity, max_error, rms_error, tolerance, metric, unit, status, note)
+
+
+# --- curve samples -------------------------------------------------------------------------
+
+def _curve_checks(path: Path, columns: dict[str, Callable]) -> list[Check]:
+    table = read_csv(path)
+    checks = []
+    for quantity, fn in columns.items():
+        computed = np.asarray(fn(table))
+        checks.append(compare(path.name, path.stem, quantity, computed, table[quantity],
+                              tolerance=TOLERANCES["curve"], unit="-"))
+    return checks
+
+
+def _fiber_length_curves(path):
+    l = lambda t: t["norm_fiber_length"]
+    w = lambda t: t["active_force_width_scale"]
+    e = lambda t: t["passive_fiber_strain_at_one_norm_force"]
+    return _curve_checks(path, {
+        "active_force_length_multiplier":
+            lambda t: curves.active_force_length_multiplier(l(t), w(t)),
+        "active_force_length_multiplier_derivative":
+            lambda t: curves.active_force_length_multiplier_derivative(l(t), w(t)),
+        "passive_force_multiplier": lambda t: curves.passive_force_multiplier(l(t), e(t)),
+        "passive_force_multiplier_derivative":
+            lambda t: curves.passive_force_multiplier_derivative(l(t), e(t)),
+        "passive_force_multiplier_integral":
+            lambda t: curves.passive_force_multiplier_integral(l(t), e(t)),
+    })
+
+
+def _tendon_curves(path):
+    l = lambda t: t["norm_tendon_length"]
+    e = lambda t: t["tendon_strain_at_one_norm_force"]
+    return _curve_checks(path, {
+        "tendon_force_multiplier": lambda t: curves.tendon_force_multiplier(l(t), e(t)),
+        "tendon_force_multiplier_derivative":
+            lambda t: curves.tendon_force_multiplier_derivative(l(t), e(t)),
+        "tendon_force_multiplier_integral":
+            lambda t: curves.tendon_force_multiplier_integral(l(t), e(t)),
+    })
+
+
+def _tendon_inverse(path):
+    return _curve_checks(path, {"norm_tendon_length": lambda t: curves.tendon_force_length_inverse(
+        t["norm_tendon_force"], t["tendon_strain_at_one_norm_force"])})
+
+
+def _force_velocity(path):
+    return _curve_checks(path, {"force_velocity_multiplier":
+                                lambda t: curves.force_velocity_multiplier(t["norm_fiber_velocity"])})
+
+
+def _force_velocity_inverse(path):
+    return _curve_checks(path, {"norm_fiber_velocity":
+                                lambda t: curves.force_velocity_inverse(t["force_velocity_multiplier"])})
+
+
+def _table_parameters(table, names) -> MuscleParameters:
+    fields = ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length",
+              "pennation_angle_at_optimal", "max_contraction_velocity",
+              "tendon_strain_at_one_norm_force", "passive_fiber_strain_at_one_norm_force",
+              "active_force_width_scale", "fiber_damping")
+    return MuscleParameters.from_dict({f: table[f] for f in fields}, names=names)
+
+
+def _equilibrium_residual(path):
+    table = read_csv(path)
+    names = [f"row{i}" for i in range(len(table["residual"]))]
+    params = _table_parameters(table, names)
+    residual = implicit_residual(
+        params, jnp.asarray(table["muscle_tendon_length"]),
+        jnp.asarray(table["muscle_tendon_velocity"]), jnp.asarray(table["activation"]),
+        jnp.asarray(table["norm_tendon_force"]), jnp.asarray(table["norm_tendon_force_derivative"]))
+    return [compare(path.name, path.stem, "residual", residual, table["residual"],
+                    tolerance=TOLERANCES["residual"], unit="-")]
+
+
+def _millard_curves(path):
+    """DGF curves against OpenSim's Millard 2012 curves (Rajagopal's): a cross-model report."""
+    table = read_csv(path)
+    dgf = {
+        "ActiveForceLengthCurve": lambda x: curves.active_force_length_multiplier(x),
+        "ForceVelocityCurve": curves.force_velocity_multiplier,
+        "FiberForceLengthCurve": lambda x: curves.passive_force_multiplier(x, 0.7),
+        "TendonForceLengthCurve": lambda x: curves.tendon_force_multiplier(x, 0.049),
+    }
+    checks = []
+    for name, fn in dgf.items():
+        rows = table["curve"] == name
+        if rows.any():
+            checks.append(compare(path.name, name, "value (De Groote vs Millard)",
+                                  fn(table["x"][rows]), table["value"][rows], unit="-",
+                                  status=CROSS_MODEL, note="different curve families"))
+    return checks
+
+
+# --- isolated-MTU simulations ---------------------------------------------------------------
+
+def _run_case(case: IsolatedMTUCase, mtu, integrator, dt: float):
+    times = jnp.arange(round(case.duration / dt) + 1) * dt
+    _, mtu_length, mtu_velocity = case.drive(jnp.asarray(0.0))
+    activation = jnp.full((1,), case.initial_activation)
+    state0 = mtu.init_state(mtu_length, mtu_velocity, activation)
+    run = eqx.filter_jit(lambda m, s: simulate(m, s, times, case.drive, integrator=integrator))
+    start = time.perf_counter()
+    trajectory = jax.block_until_ready(run(mtu, state0))
+    return trajectory, time.perf_counter() - start
+
+
+def _reference_rows(reference, dt: float, n: int) -> dict[str, np.ndarray]:
+    stride = round(dt / (reference["time"][1] - reference["time"][0]))
+    return {k: v[::stride][:n] for k, v in reference.items() if v.dtype.kind == "f"}
+
+
+def _trajectory_checks(case, label, trajectory, reference, dt, *, checks_spec, status=None,
+                       note=""):
+    out = trajectory.outputs
+    n = len(trajectory.times)
+    ref = _reference_rows(reference, dt, n)
+    fmax = float(case.parameters().max_isometric_force[0])
+    computed = {"tendon_force": out.tendon_force[:, 0], "fiber_length": out.fiber_length[:, 0],
+                "activation": trajectory.states.activation[:, 0],
+                "pennation_angle": out.pennation_angle[:, 0]}
+    scales = {"tendon_force": fmax}
+    units = {"tendon_force": "Fmax", "fiber_length": "m", "activation": "-",
+             "pennation_angle": "rad"}
+    checks = []
+    for quantity, metric, tolerance in checks_spec:
+        checks.append(compare(case.csv_path.name, case.name, f"{quantity} [{label}]",
+                              computed[quantity], ref[quantity], tolerance=tolerance,
+                              metric=metric, unit=units[quantity],
+                              scale=scales.get(quantity, 1.0), status=status, note=note))
+    return checks
+
+
+def _with_acceleration_defaults(params: MuscleParameters) -> AccelerationMTU:
+    damping = jnp.full_like(params.fiber_damping, ACCELERATION_DEFAULTS["fiber_damping"])
+    params = eqx.tree_at(lambda p: p.fiber_damping, params, damping)
+    return AccelerationMTU.with_defaults(params, ACCELERATION_DEFAULTS["fiber_mass"])
+
+
+def _degroote_case(case: IsolatedMTUCase, reference) -> list[Check]:
+    params = case.parameters()
+    mtu = TendonForceMTU(params)
+    fmax = float(params.max_isometric_force[0])
+    tight, _ = _run_case(case, mtu, TIGHT, 1e-3)
+    checks = [
+        compare(case.csv_path.name, case.name, "initial tendon_force [mskdiff init]",
+                tight.outputs.tendon_force[0], reference["tendon_force"][0], scale=fmax,
+                tolerance=TOLERANCES["initial_tendon_force"], unit="Fmax"),
+        compare(case.csv_path.name, case.name, "initial fiber_length [mskdiff init]",
+                tight.outputs.fiber_length[0], reference["fiber_length"][0],
+                tolerance=TOLERANCES["initial_fiber_length"], unit="m"),
+    ]
+    checks += _trajectory_checks(case, "tendon_force, Diffrax Tsit5 rtol 1e-10", tight, reference,
+                                 1e-3, checks_spec=[
+                                     ("tendon_force", "max", TOLERANCES["tight_tendon_force_max"]),
+                                     ("fiber_length", "max", TOLERANCES["tight_fiber_length_max"]),
+                                     ("activation", "max", TOLERANCES["tight_activation_max"])])
+    euler, seconds = _run_case(case, mtu, SemiImplicitEuler(4), 2e-3)
+    checks += _trajectory_checks(case, "tendon_force, semi-implicit Euler 2 ms x4", euler,
+                                 reference, 2e-3, checks_spec=[
+                                     ("tendon_force", "rms", TOLERANCES["euler_tendon_force_rms"]),
+                                     ("fiber_length", "max", None)],
+                                 note=f"{seconds * 1e3:.1f} ms for {case.duration} s")
+    accel = _with_acceleration_defaults(params)
+    tight_accel, _ = _run_case(case, accel, TIGHT_STIFF, 1e-3)
+    checks += _trajectory_checks(case, "acceleration m=0.1 kg, Tsit5 rtol 1e-8", tight_accel,
+                                 reference, 1e-3, checks_spec=[
+                                     ("tendon_force", "rms",
+                                      TOLERANCES["acceleration_tendon_force_rms"]),
+                                     ("tendon_force", "max", None),
+                                     ("fiber_length", "max", None)])
+    euler_accel, seconds = _run_case(case, accel, SemiImplicitEuler(4), 2e-3)
+    checks += _trajectory_checks(case, "acceleration, linearly implicit 2 ms x4", euler_accel,
+                                 reference, 2e-3, checks_spec=[("tendon_force", "rms", None)],
+                                 note=f"{seconds * 1e3:.1f} ms for {case.duration} s")
+    return checks
+
+
+def _millard_case(case: IsolatedMTUCase, reference) -> list[Check]:
+    params = case.parameters()
+    note = "OpenSim used Millard 2012 curves; mskdiff De Groote curves"
+    if case.muscle_class == "Millard2012AccelerationMuscle":
+        mass = float(case.properties().get("mass", ACCELERATION_DEFAULTS["fiber_mass"]))
+        mtu = AccelerationMTU.with_defaults(params, mass, activation_dynamics=FirstOrderActivation())
+        label, integrator = "acceleration, Tsit5", TIGHT_STIFF
+    else:
+        mtu = TendonForceMTU(params, activation_dynamics=FirstOrderActivation())
+        label, integrator = "tendon_force, Tsit5", TIGHT
+    trajectory, _ = _run_case(case, mtu, integrator, 1e-3)
+    return _trajectory_checks(case, label, trajectory, reference, 1e-3, checks_spec=[
+        ("tendon_force", "max", None), ("fiber_length", "max", None),
+        ("activation", "max", None)], status=CROSS_MODEL, note=note)
+
+
+def _isolated_mtu(path: Path) -> list[Check]:
+    case = IsolatedMTUCase(path)
+    reference = case.reference()
+    if case.muscle_class == "DeGrooteFregly2016Muscle":
+        return _degroote_case(case, reference)
+    return _millard_case(case, reference)
+
+
+# --- walking equilibrium and parameter tables -----------------------------------------------
+
+def _walk_equilibrium(path: Path) -> list[Check]:
+    table_path = path.with_name("rajagopal2016_scaled_walk_muscles.csv")
+    if not table_path.exists():
+        raise FileNotFoundError(f"{path.name} needs the scaled parameters {table_path.name}")
+    params = parameters_from_table(table_path)
+    data = read_csv(path)
+    rows = [np.flatnonzero((data["frame"] == f) & (data["activation_set"] == a))
+            for f in np.unique(data["frame"]) for a in np.unique(data["activation_set"])]
+    computed = {k: np.zeros(len(data["muscle"])) for k in
+                ("fiber_length", "tendon_force", "pennation_angle")}
+    for index in rows:
+        order = [params.names.index(m) for m in data["muscle"][index]]
+        p = params.select([params.names[i] for i in order])
+        length = jnp.asarray(data["mtu_length"][index])
+        activation = jnp.asarray(data["activation"][index])
+        state = TendonForceMTU(p).init_state(length, jnp.zeros_like(length), activation)
+        out = TendonForceMTU(p).outputs(state, length, jnp.zeros_like(length))
+        for key in computed:
+            computed[key][index] = np.asarray(getattr(out, key))
+    rigid = data["ignore_tendon_compliance"] == 1
+    note = "Millard 2012 curves in OpenSim, De Groote in mskdiff"
+    checks = [
+        compare(path.name, "rigid-tendon muscles", "fiber_length (geometry only)",
+                computed["fiber_length"][rigid], data["fiber_length"][rigid],
+                tolerance=TOLERANCES["rigid_fiber_length"], unit="m"),
+        compare(path.name, "rigid-tendon muscles", "pennation_angle (geometry only)",
+                computed["pennation_angle"][rigid], data["pennation_angle"][rigid],
+                tolerance=TOLERANCES["rigid_fiber_length"], unit="rad"),
+    ]
+    for label, mask in (("elastic-tendon muscles", ~rigid), ("rigid-tendon muscles", rigid)):
+        fmax = np.asarray(params.max_isometric_force)[
+            [params.names.index(m) for m in data["muscle"][mask]]]
+        checks.append(compare(path.name, label, "tendon_force", computed["tendon_force"][mask] / fmax,
+                              data["tendon_force"][mask] / fmax, unit="Fmax",
+                              status=CROSS_MODEL, note=note))
+    checks.append(compare(path.name, "elastic-tendon muscles", "fiber_length",
+                          computed["fiber_length"][~rigid], data["fiber_length"][~rigid],
+                          unit="m", status=CROSS_MODEL, note=note))
+    return checks
+
+
+def _parameter_table(path: Path) -> list[Check]:
+    from ..models import rajagopal2016
+
+    reference = parameters_from_table(path)
+    builtin = rajagopal2016(list(reference.names))
+    checks = []
+    for field, value in reference.to_dict().items():
+        if field == "name":
+            continue
+        ours = builtin.to_dict()[field].astype(float)
+        scale = np.maximum(np.abs(value.astype(float)), 1e-300)
+        checks.append(compare(path.name, "built-in Rajagopal 2016 table", field, ours / scale,
+                              value.astype(float) / scale,
+                              tolerance=TOLERANCES["parameter_table"], unit="relative"))
+    return checks
+
+
+#: File-name patterns of known reference files and their validators, in matching order.
+VALIDATORS: list[tuple[str, Callable[[Path], list[Check]]]] = [
+    (r"dgf_fiber_length_curves\.csv", _fiber_length_curves),
+    (r"dgf_tendon_curves\.csv", _tendon_curves),
+    (r"dgf_tendon_inverse_curve\.csv", _tendon_inverse),
+    (r"dgf_force_velocity\.csv", _force_velocity),
+    (r"dgf_force_velocity_inverse\.csv", _force_velocity_inverse),
+    (r"dgf_equilibrium_residual\.csv", _equilibrium_residual),
+    (r"millard2012_curves\.csv", _millard_curves),
+    (r"mtu_sim_.+_setup\.json", _isolated_mtu),
+    (r"walk_equilibrium\.csv", _walk_equilibrium),
+    (r"rajagopal2016_muscles\.csv", _parameter_table),
+]
+#: Files consumed by another file's validator (the CSV of an isolated-MTU set-up, its table).
+_COMPANIONS = (r"mtu_sim_.+(?<!_setup)\.csv", r"rajagopal2016_scaled_walk_muscles\.csv",
+               r"millard2012_curve_params\.csv")
+
+
+def validate_opensim(directory, *, progress: bool = True) -> list[Check]:
+    """Recompute every known reference file in `directory`; unknown files are `skipped`.
+
+    Args:
+        directory: a folder in the format of `shared/reference` (see its README).
+        progress: show a progress bar (tqdm).
+
+    Returns:
+        One `Check` per compared quantity (and per skipped or failed file).
+    """
+    from tqdm import tqdm
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"reference directory not found: {directory}")
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    checks: list[Check] = []
+    with jax.enable_x64(True):
+        for path in tqdm(files, desc="validate-opensim", disable=not progress, unit="file"):
+            validator = next((fn for pattern, fn in VALIDATORS
+                              if re.fullmatch(pattern, path.name)), None)
+            if validator is None:
+                if not any(re.fullmatch(p, path.name) for p in _COMPANIONS):
+                    checks.append(Check(path.name, path.name, "-", float("nan"), float("nan"),
+                                        None, "-", "-", SKIPPED, "unknown file kind"))
+                continue
+            try:
+                checks.extend(validator(path))
+            except Exception as error:  # a known file that cannot be recomputed fails
+                message = f"{type(error).__name__}: {error}"
+                checks.append(Check(path.name, path.name, "-", float("nan"), float("nan"), None,
+                                    "-", "-", ERROR, message[:300]))
+    return checks
+
+
+def passed(checks: list[Check]) -> bool:
+    """True when nothing failed and at least one quantity was checked against a tolerance."""
+    return not any(c.failed for c in checks) and any(c.status == PASS for c in checks)
+
+
+def format_table(checks: list[Check]) -> str:
+    """A plain-text table: file/case, quantity, max and RMS error, tolerance, status."""
+    header = f"{'case':38s} {'quantity':58s} {'max err':>10s} {'rms err':>10s} " \
+             f"{'tolerance':>14s} {'unit':>8s}  status"
+    lines = [header, "-" * len(header)]
+    for c in checks:
+        tolerance = "-" if c.tolerance is None else f"{c.metric} {c.tolerance:.1e}"
+        lines.append(f"{c.case[:38]:38s} {c.quantity[:58]:58s} {c.max_error:10.2e} "
+                     f"{c.rms_error:10.2e} {tolerance:>14s} {c.unit:>8s}  {c.status}"
+                     + (f"  ({c.note})" if c.note and c.status in (ERROR, SKIPPED) else ""))
+    counts = {s: sum(c.status == s for c in checks) for s in
+              (PASS, FAIL, ERROR, CROSS_MODEL, REPORT, SKIPPED)}
+    lines.append("-" * len(header))
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return "\n".join(lines)
+
+
+def write_json(checks: list[Check], path) -> None:
+    """Write the checks as JSON (a list of records plus a summary)."""
+    records = [dataclasses.asdict(c) for c in checks]
+    summary = {"passed": passed(checks),
+               "counts": {s: sum(c.status == s for c in checks)
+                          for s in (PASS, FAIL, ERROR, CROSS_MODEL, REPORT, SKIPPED)}}
+    Path(path).write_text(json.dumps({"summary": summary, "checks": records}, indent=1,
+                                     default=float, allow_nan=True))
