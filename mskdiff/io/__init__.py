@@ -1,5 +1,6 @@
 """Reading OpenSim models and reference data."""
 
+from .osim import load_osim
 from .reference import (
     IsolatedMTUCase,
     find_isolated_mtu_cases,
@@ -11,6 +12,7 @@ from .reference import (
 __all__ = [
     "IsolatedMTUCase",
     "find_isolated_mtu_cases",
+    "load_osim",
     "parameters_from_table",
     "read_csv",
     "time_function",

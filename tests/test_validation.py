@@ -1,0 +1,122 @@
+"""`validate-opensim`: the shared reference set passes, other folders of the format work."""
+
+import json
+import shutil
+
+import pytest
+
+from mskdiff.cli import main
+from mskdiff.validation import TOLERANCES, passed, validate_opensim
+from mskdiff.validation.opensim import CROSS_MODEL, ERROR, FAIL, PASS, SKIPPED
+
+
+@pytest.fixture(scope="module")
+def shared_checks(request):
+    from conftest import REFERENCE_DIR
+
+    if not REFERENCE_DIR.is_dir():
+        pytest.skip(f"OpenSim reference data not found at {REFERENCE_DIR}")
+    return validate_opensim(REFERENCE_DIR, progress=False)
+
+
+def _select(checks, case_prefix, quantity_part):
+    return [c for c in checks if c.case.startswith(case_prefix) and quantity_part in c.quantity]
+
+
+@pytest.mark.slow
+def test_shared_reference_passes(shared_checks):
+    failed = [c for c in shared_checks if c.status in (FAIL, ERROR)]
+    assert not failed, failed
+    assert passed(shared_checks)
+
+
+@pytest.mark.slow
+def test_issue_tolerances_are_the_ones_checked(shared_checks):
+    assert TOLERANCES["curve"] <= 1e-9
+    assert TOLERANCES["tight_tendon_force_max"] <= 1e-5
+    assert TOLERANCES["tight_fiber_length_max"] <= 1e-7
+    assert TOLERANCES["euler_tendon_force_rms"] <= 2.5e-3
+    assert TOLERANCES["acceleration_tendon_force_rms"] <= 3e-3
+    dgf_cases = {c.case for c in shared_checks if c.case.startswith("dgf_")
+                 and "Diffrax" in c.quantity}
+    assert len(dgf_cases) == 5
+    for case in dgf_cases:
+        for part, metric in (("tendon_force [tendon_force, Diffrax", "max"),
+                             ("fiber_length [tendon_force, Diffrax", "max"),
+                             ("tendon_force [tendon_force, semi-implicit Euler", "rms"),
+                             ("tendon_force [acceleration m=0.1 kg", "rms"),
+                             ("initial tendon_force", "max")):
+            toleranced = [c for c in _select(shared_checks, case, part) if c.tolerance]
+            assert toleranced and all(c.status == PASS and c.metric == metric
+                                      for c in toleranced), (case, part)
+
+
+@pytest.mark.slow
+def test_curves_residuals_and_tables_checked(shared_checks):
+    curve_files = {c.file for c in shared_checks if c.status == PASS and c.file.startswith("dgf_")
+                   and c.file.endswith(".csv") and not c.file.startswith("dgf_equilibrium")}
+    assert len(curve_files) >= 5
+    assert any(c.file == "dgf_equilibrium_residual.csv" and c.status == PASS for c in shared_checks)
+    assert any(c.file == "walk_equilibrium.csv" and c.status == PASS for c in shared_checks)
+    assert any(c.file == "rajagopal2016_muscles.csv" and c.status == PASS for c in shared_checks)
+
+
+@pytest.mark.slow
+def test_millard_cases_are_cross_model_reports(shared_checks):
+    millard = [c for c in shared_checks if c.case.startswith("millard")]
+    assert millard and all(c.status == CROSS_MODEL for c in millard)
+    skipped = {c.file for c in shared_checks if c.status == SKIPPED}
+    assert "walk_grf.csv" in skipped and "README.md" in skipped
+
+
+@pytest.mark.slow
+@pytest.mark.x64
+def test_other_directory_with_renamed_case(reference_dir, tmp_path):
+    """A user's own export: a case under another name, an unknown file, a broken set-up."""
+    for suffix in ("_setup.json", ".csv"):
+        shutil.copy(reference_dir / f"mtu_sim_dgf_tibant_r_compliant_sine{suffix}",
+                    tmp_path / f"mtu_sim_my_tibialis{suffix}")
+    shutil.copy(reference_dir / "dgf_force_velocity.csv", tmp_path)
+    (tmp_path / "notes.txt").write_text("not a reference file")
+    checks = validate_opensim(tmp_path, progress=False)
+    assert passed(checks)
+    assert {c.case for c in checks if c.status == PASS} >= {"my_tibialis", "dgf_force_velocity"}
+    assert [c.file for c in checks if c.status == SKIPPED] == ["notes.txt"]
+
+    setup = json.loads((tmp_path / "mtu_sim_my_tibialis_setup.json").read_text())
+    setup["mtu_length"] = {"type": "spline"}
+    (tmp_path / "mtu_sim_my_tibialis_setup.json").write_text(json.dumps(setup))
+    checks = validate_opensim(tmp_path, progress=False)
+    assert any(c.status == ERROR and "spline" in c.note for c in checks)
+    assert not passed(checks)
+
+
+def test_all_skipped_directory_fails(tmp_path):
+    (tmp_path / "readme.txt").write_text("nothing known here")
+    checks = validate_opensim(tmp_path, progress=False)
+    assert [c.status for c in checks] == [SKIPPED]
+    assert not passed(checks)
+    assert main(["validate-opensim", str(tmp_path), "--no-progress"]) == 1
+
+
+def test_missing_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="reference directory not found"):
+        validate_opensim(tmp_path / "absent")
+
+
+@pytest.mark.x64
+def test_cli_validate_writes_json(reference_dir, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(reference_dir / "dgf_tendon_curves.csv", data)
+    out = tmp_path / "report.json"
+    assert main(["validate-opensim", str(data), "--json", str(out), "--no-progress"]) == 0
+    report = json.loads(out.read_text())
+    assert report["summary"]["passed"] is True
+    assert report["summary"]["counts"]["pass"] == 3
+    corrupted = data / "dgf_tendon_curves.csv"
+    lines = corrupted.read_text().splitlines()
+    first = lines[1].split(",")
+    first[5] = str(float(first[5]) + 1e-6)  # tendon_force_multiplier off by 1e-6
+    corrupted.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    assert main(["validate-opensim", str(data), "--no-progress"]) == 1
