@@ -28,7 +28,7 @@ def step_excitation(low: float = 0.05, high: float = 1.0, on: float = 0.1, off: 
 def isometric_step(params: MuscleParameters, *, formulation: str = "tendon_force",
                    duration: float = 1.0, dt: float = 2e-3, integrator=None,
                    low: float = 0.05, high: float = 1.0) -> Trajectory:
-    """Simulate isometric MTUs at $L_0 = l_s + l_{opt}\\cos\\alpha_0$ under a step excitation.
+    r"""Simulate isometric MTUs at $L_0 = l_s + l_{opt}\cos\alpha_0$ under a step excitation.
 
     Args:
         params: muscle parameters (any number of muscles, simulated together).

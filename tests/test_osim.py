@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from mskdiff.io import load_osim, parameters_from_table
-from mskdiff.models import RAJAGOPAL2016_MUSCLE_NAMES, rajagopal2016, rajagopal2016_default_mtu_lengths
+from mskdiff.models import (
+    RAJAGOPAL2016_MUSCLE_NAMES,
+    rajagopal2016,
+    rajagopal2016_default_mtu_lengths,
+)
 
 RIGID = {"addbrev", "addmagDist", "addmagMid", "addmagProx", "bfsh", "glmax1", "glmax2", "glmax3",
          "glmed1", "glmed2", "glmed3", "glmin1", "glmin2", "grac", "iliacus", "psoas", "sart"}
@@ -22,7 +26,7 @@ def test_rajagopal_osim_equals_opensim_export(rajagopal_osim, reference_dir):
     for field, value in _fields(opensim).items():
         np.testing.assert_allclose(_fields(ours)[field].astype(float), value.astype(float),
                                    rtol=1e-12, err_msg=field)
-    rigid = {n for n, r in zip(ours.names, np.asarray(ours.ignore_tendon_compliance)) if r}
+    rigid = {n for n, r in zip(ours.names, np.asarray(ours.ignore_tendon_compliance), strict=True) if r}
     assert len(rigid) == 34 and {n[:-2] for n in rigid} == RIGID
 
 

@@ -26,7 +26,7 @@ class Trajectory(eqx.Module):
 
 
 def simulate(mtu: AbstractMTU, state0, times: Array, drive: TimeDrive, *,
-             integrator: AbstractIntegrator = SemiImplicitEuler()) -> Trajectory:
+             integrator: AbstractIntegrator | None = None) -> Trajectory:
     """Integrate from `state0` at `times[0]` and report at every entry of `times` [s].
 
     Args:
@@ -35,12 +35,14 @@ def simulate(mtu: AbstractMTU, state0, times: Array, drive: TimeDrive, *,
         times: increasing output times [s], shape `(n_times,)`; each interval is one
             integrator step.
         drive: inputs as functions of absolute time.
-        integrator: `SemiImplicitEuler(n_substeps)` or `DiffraxIntegrator(...)`.
+        integrator: `SemiImplicitEuler(n_substeps)` (default, 4 sub-steps) or
+            `DiffraxIntegrator(...)`.
 
     Returns:
         A `Trajectory`; a non-finite state raises `EquinoxRuntimeError` under `jit`
         (set `EQX_ON_ERROR=nan` to get NaNs instead).
     """
+    integrator = SemiImplicitEuler() if integrator is None else integrator
     times = jnp.asarray(times, dtype=float)
     if times.ndim != 1 or times.shape[0] < 2:
         raise ValueError(f"`times` must be 1-D with >= 2 entries, got shape {times.shape}")

@@ -21,7 +21,11 @@ FORMULATIONS = {
 
 
 def make_mtu(params: MuscleParameters, formulation: str = "tendon_force", **kwargs) -> AbstractMTU:
-    """Build an MTU model: 'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012, De Groote curves) or 'rigid'."""
+    """Build an MTU model by formulation name.
+
+    'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012 with De Groote curves) or
+    'rigid'; `kwargs` go to the class (e.g. `activation_dynamics`, `fiber_mass`).
+    """
     if formulation not in FORMULATIONS:
         raise ValueError(f"unknown formulation {formulation!r}; choose from {list(FORMULATIONS)}")
     return FORMULATIONS[formulation](params, **kwargs)

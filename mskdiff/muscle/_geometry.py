@@ -14,7 +14,7 @@ _TENDON_FORCE_FLOOR, _TENDON_FORCE_BOUND_WIDTH = -0.19, 1e-6
 
 
 def smooth_max(x, floor, width):
-    """Smooth `max(x, floor)`: $(x + m + \\sqrt{(x-m)^2 + w^2})/2$; exact to $w^2/(4|x-m|)$."""
+    r"""Smooth `max(x, floor)`: $(x + m + \sqrt{(x-m)^2 + w^2})/2$; exact to $w^2/(4|x-m|)$."""
     return 0.5 * (x + floor + jnp.sqrt((x - floor) ** 2 + width**2))
 
 

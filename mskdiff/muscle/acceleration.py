@@ -121,7 +121,7 @@ class AccelerationMTU(AbstractMTU):
         return AccelerationState(activation, fiber_length, fiber_velocity)
 
     def derivative(self, state, excitation, mtu_length, mtu_velocity) -> AccelerationState:
-        """$(\\dot a, \\dot l, \\ddot l)$."""
+        r"""$(\dot a, \dot l, \ddot l)$."""
         del mtu_velocity
         p = self.params
         acceleration = self._fiber_acceleration(state.activation, state.fiber_length,

@@ -8,6 +8,7 @@ import abc
 
 import equinox as eqx
 import jax.numpy as jnp
+
 from .parameters import MuscleArray, MuscleParameters
 
 

@@ -111,7 +111,7 @@ class MuscleParameters(eqx.Module):
 
     @property
     def fiber_width(self) -> MuscleArray:
-        """Constant fiber 'thickness' $l_{opt} \\sin\\alpha_0$ [m] (constant-thickness pennation)."""
+        r"""Constant fiber 'thickness' $l_{opt} \sin\alpha_0$ [m] (constant-thickness pennation)."""
         return self.optimal_fiber_length * jnp.sin(self.pennation_angle_at_optimal)
 
     @property

@@ -64,7 +64,7 @@ class TendonForceMTU(AbstractMTU):
         return TendonForceState(activation=activation, norm_tendon_force=force)
 
     def derivative(self, state, excitation, mtu_length, mtu_velocity) -> TendonForceState:
-        """$(\\dot a, d\\tilde F_T/dt)$ [1/s]."""
+        r"""$(\dot a, d\tilde F_T/dt)$ [1/s]."""
         p = self.params
         tendon_length, *_, tendon_velocity = self._elastic(state, mtu_length, mtu_velocity)
         stiffness = curves.tendon_force_multiplier_derivative(
