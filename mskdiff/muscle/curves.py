@@ -28,6 +28,16 @@ _K_PASSIVE = 4.0
 MIN_NORM_FIBER_LENGTH = 0.2
 # Tendon: f_T(l) = c1 exp(kT (l - c2)) - c3, kT = ln((1 + c3)/c1) / strain.
 _C1, _C2, _C3 = 0.2, 1.0, 0.2
+#: Largest exponent of the passive and tendon exponentials: beyond it (fiber longer than about
+#: 8 optimal lengths, tendon strain above about 1.3) the curves are held flat, so absurd states
+#: give huge but finite forces and gradients instead of overflowing.
+MAX_EXPONENT = 50.0
+
+
+def _bounded_exp(x):
+    return jnp.exp(jnp.minimum(x, MAX_EXPONENT))
+
+
 #: Force-velocity multiplier at the maximum eccentric velocity (v = 1), from the curve.
 MAX_FORCE_VELOCITY_MULTIPLIER = _D1 * math.asinh(_D2 + _D3) + _D4
 
@@ -87,7 +97,7 @@ def passive_force_multiplier(
         passive_fiber_strain_at_one_norm_force: fiber strain at one normalised force [-].
     """
     e0, offset, denominator = _passive_terms(passive_fiber_strain_at_one_norm_force)
-    numerator = jnp.exp(_K_PASSIVE * (jnp.asarray(norm_fiber_length) - 1.0) / e0) - offset
+    numerator = _bounded_exp(_K_PASSIVE * (jnp.asarray(norm_fiber_length) - 1.0) / e0) - offset
     return numerator / denominator
 
 
@@ -96,7 +106,7 @@ def passive_force_multiplier_derivative(
 ) -> Array:
     r"""$d f_{PE} / d\tilde l$ [-]."""
     e0, _, denominator = _passive_terms(passive_fiber_strain_at_one_norm_force)
-    growth = jnp.exp(_K_PASSIVE * (jnp.asarray(norm_fiber_length) - 1.0) / e0)
+    growth = _bounded_exp(_K_PASSIVE * (jnp.asarray(norm_fiber_length) - 1.0) / e0)
     return _K_PASSIVE / e0 * growth / denominator
 
 
@@ -159,7 +169,7 @@ def tendon_force_multiplier(
         tendon_strain_at_one_norm_force: tendon strain at one normalised force $\varepsilon_0$ [-].
     """
     k = _tendon_stiffness(tendon_strain_at_one_norm_force)
-    return _C1 * jnp.exp(k * (jnp.asarray(norm_tendon_length) - _C2)) - _C3
+    return _C1 * _bounded_exp(k * (jnp.asarray(norm_tendon_length) - _C2)) - _C3
 
 
 def tendon_force_multiplier_derivative(
@@ -167,7 +177,7 @@ def tendon_force_multiplier_derivative(
 ) -> Array:
     r"""$d f_T / d\tilde l_T$ [-]."""
     k = _tendon_stiffness(tendon_strain_at_one_norm_force)
-    return _C1 * k * jnp.exp(k * (jnp.asarray(norm_tendon_length) - _C2))
+    return _C1 * k * _bounded_exp(k * (jnp.asarray(norm_tendon_length) - _C2))
 
 
 def tendon_force_multiplier_integral(

@@ -1,0 +1,27 @@
+"""Helpers shared by the tests: directional finite-difference gradient checks."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+
+
+def tree_random_like(key, tree, scale):
+    """Random normal directions shaped like `tree`, scaled elementwise by |scale|."""
+    leaves, treedef = jax.tree.flatten(tree)
+    keys = jr.split(key, len(leaves))
+    scales = jax.tree.leaves(scale)
+    return jax.tree.unflatten(treedef, [jr.normal(k, x.shape, x.dtype) * jnp.abs(s)
+                                        for k, x, s in zip(keys, leaves, scales, strict=True)])
+
+
+def directional_derivatives(f, tree, *, key, eps=1e-6):
+    """(autodiff, central finite difference) of scalar `f` along a random relative direction."""
+    diff, static = eqx.partition(tree, eqx.is_inexact_array)
+    grad = eqx.filter_grad(lambda d: f(eqx.combine(d, static)))(diff)
+    direction = tree_random_like(key, diff, diff)
+    ad = sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(direction),
+                                            strict=True))
+    shift = lambda s: eqx.combine(jax.tree.map(lambda d, w: d + s * w, diff, direction), static)
+    fd = (f(shift(eps)) - f(shift(-eps))) / (2 * eps)
+    return float(ad), float(fd)
