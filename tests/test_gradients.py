@@ -82,12 +82,14 @@ def test_gradient_per_parameter(field):
     loss = eqx.filter_jit(mean_tendon_force(TendonForceMTU, SemiImplicitEuler(4)))
     params = two_muscles()
     gradient = getattr(eqx.filter_grad(loss)((params, knots()))[0], field)
+    value = getattr(params, field)
+
+    def shifted(i, s):
+        return eqx.tree_at(lambda p: getattr(p, field), params, value.at[i].add(s)), knots()
+
     for i in range(params.n_muscles):
-        value = getattr(params, field)
         step = 1e-6 * value[i]
-        shifted = lambda s: (eqx.tree_at(lambda p: getattr(p, field), params,
-                                         value.at[i].add(s)), knots())
-        fd = (loss(shifted(step)) - loss(shifted(-step))) / (2 * step)
+        fd = (loss(shifted(i, step)) - loss(shifted(i, -step))) / (2 * step)
         assert float(gradient[i]) == pytest.approx(float(fd), rel=RTOL, abs=1e-9), (field, i)
 
 
