@@ -1,19 +1,27 @@
-"""Muscle-substeps per second for batches of MTUs, each formulation, float32/float64.
+"""Muscle-substeps per second for batches of MTUs, each formulation, float32 and float64.
 
-One unit of work is a 2 ms physics step = `SemiImplicitEuler(4).advance` over all muscles at once
-(4 muscle-substeps per muscle), repeated in a jitted `lax.scan`. Compile time is measured
-separately (`lower().compile()`), run time as the median of repeats (`block_until_ready`).
-The baseline, measured in the same run, is live OpenSim (`pip install -e .[opensim]`)
-integrating the same isolated-MTU case (soleus_r, DeGrooteFregly2016Muscle, explicit tendon
-dynamics, isometric step excitation; reference README section 3).
+One unit of work is one 2 ms physics step, `SemiImplicitEuler(n_substeps=4).advance` over all
+muscles at once (arrays of shape `(n,)`, 4 muscle-substeps per muscle), repeated in a jitted
+`lax.scan`. Compile time (`jax.jit(f).lower(...).compile()`) is reported separately from run
+time (median of repeats, `block_until_ready`). Muscle-substeps/s = n * 4 * n_steps / run time.
 
-    python benchmarks/mtu.py [--quick] [--max-batch N] [--out FILE.json]
+Baseline, measured in the same run: live OpenSim (`pip install -e .[opensim]`) integrating the
+reference case `dgf_soleus_r_isometric_step` (one DeGrooteFregly2016Muscle, explicit tendon
+dynamics, isometric, excitation step; built as the reference README's section 3 describes),
+against mskdiff simulating the same case.
+
+    python benchmarks/mtu.py                    # batches 1 ... 1e6 (~3-5 min on 2 CPU cores)
+    python benchmarks/mtu.py --quick            # batches up to 1e4 (smoke test, ~1 min)
+    python benchmarks/mtu.py --max-batch 100000 --out results.json
+    python benchmarks/mtu.py --with-force       # also compute the tendon force every step
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
+import re
 import statistics
 import time
 from pathlib import Path
@@ -29,73 +37,141 @@ from mskdiff.io import IsolatedMTUCase
 from mskdiff.muscle import make_mtu
 
 ROOT = Path(__file__).resolve().parents[1]
-CASE = ROOT.parent / "shared" / "reference" / "mtu_sim_dgf_soleus_r_isometric_step_setup.json"
+DEFAULT_CASE = ROOT.parent / "shared" / "reference" / "mtu_sim_dgf_soleus_r_isometric_step_setup.json"
 FORMULATIONS = ("tendon_force", "acceleration", "rigid")
+DTYPES = ("float32", "float64")
+BATCHES = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 DT, SUBSTEPS = 2e-3, 4
+#: Muscle-substeps per timed run; the number of physics steps is this / (4 n), within [10, 500].
+SUBSTEP_BUDGET = 8e6
+MIN_STEPS, MAX_STEPS = 10, 500
+LENGTH_JITTER = 2e-3  # [m], uniform per muscle, so no muscle is a compile-time constant
 
 
-def tiled_parameters(case: IsolatedMTUCase, n: int):
+def n_steps_for(n: int) -> int:
+    """Physics steps per timed run: 500 (1 s simulated) for small batches, fewer for big ones."""
+    return int(np.clip(SUBSTEP_BUDGET // (SUBSTEPS * n), MIN_STEPS, MAX_STEPS))
+
+
+def tiled_parameters(case: IsolatedMTUCase, n: int) -> mskdiff.MuscleParameters:
+    """The case's single muscle repeated `n` times (names m0 ... m{n-1})."""
     params = case.parameters()
     fields = {k: np.repeat(v, n) for k, v in params.to_dict().items() if k != "name"}
     return mskdiff.MuscleParameters.from_dict(fields, names=[f"m{i}" for i in range(n)])
 
 
-def time_batch(case, formulation: str, n: int, dtype: str, repeats: int = 3) -> dict:
-    """Compile and run `n_steps` physics steps for `n` muscles; muscle-substeps per second."""
+def _timed(fn, repeats: int) -> tuple[float, list[float]]:
+    """Median wall time of `repeats` calls of `fn` (after one untimed warm-up call)."""
+    jax.block_until_ready(fn())
+    walls = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        walls.append(time.perf_counter() - start)
+    return statistics.median(walls), walls
+
+
+def time_batch(case, formulation: str, n: int, dtype: str, *, with_force: bool = False,
+               seed: int = 0) -> dict:
+    """Compile and time `n_steps` physics steps for `n` muscles; muscle-substeps per second."""
+    n_steps = n_steps_for(n)
+    repeats = 3 if n * n_steps * SUBSTEPS >= 4e6 else 5
     with jax.enable_x64(dtype == "float64"):
         params = tiled_parameters(case, n)
         mtu = make_mtu(params, formulation)
-        rng = np.random.default_rng(0)
-        length = params.tendon_slack_length + params.optimal_fiber_length * jnp.cos(
-            params.pennation_angle_at_optimal) + jnp.asarray(rng.uniform(-2e-3, 2e-3, n))
-        state = mtu.init_state(length, jnp.zeros(n), jnp.full((n,), 0.05))
-        n_steps = int(np.clip(2e7 / (n * SUBSTEPS), 10, 500))
-        integrator = SemiImplicitEuler(SUBSTEPS)
+        _, length0, _ = case.drive(jnp.asarray(0.0))
+        jitter = np.random.default_rng(seed).uniform(-LENGTH_JITTER, LENGTH_JITTER, n)
+        length = length0 + jnp.asarray(jitter)
+        start = time.perf_counter()
+        state = jax.block_until_ready(
+            mtu.init_state(length, jnp.zeros(n), jnp.full((n,), case.initial_activation)))
+        init_s = time.perf_counter() - start
+        integrator = SemiImplicitEuler(n_substeps=SUBSTEPS)
 
         def run(mtu, state, length):
-            def step(state, k):
-                excitation = jnp.full_like(length, 0.05) + 0.9 * (k > n_steps // 4)
-                drive = hold(excitation, length, jnp.zeros_like(length))
-                return integrator.advance(mtu, state, drive, DT), None
-            return jax.lax.scan(step, state, jnp.arange(n_steps))[0]
+            zero = jnp.zeros_like(length)
+
+            def step(carry, k):
+                state, force_sum = carry
+                # Excitation 0.05, stepping to 0.95 after the first quarter of the steps.
+                excitation = jnp.full_like(length, 0.05) + 0.9 * (k >= n_steps // 4)
+                state = integrator.advance(mtu, state, hold(excitation, length, zero), DT)
+                if with_force:
+                    force_sum = force_sum + mtu.tendon_force(state, length, zero)
+                return (state, force_sum), None
+
+            (state, force_sum), _ = jax.lax.scan(step, (state, zero), jnp.arange(n_steps))
+            return state, force_sum
 
         start = time.perf_counter()
-        compiled = eqx.filter_jit(run).lower(mtu, state, length).compile()
+        compiled = jax.jit(run).lower(mtu, state, length).compile()
         compile_s = time.perf_counter() - start
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(compiled(mtu, state, length))
-            times.append(time.perf_counter() - start)
-        run_s = statistics.median(times)
-    return {"formulation": formulation, "dtype": dtype, "n_muscles": n, "n_steps": n_steps,
-            "compile_s": compile_s, "run_s": run_s,
-            "substeps_per_s": n * SUBSTEPS * n_steps / run_s}
+        run_s, walls = _timed(lambda: compiled(mtu, state, length), repeats)
+        final, _ = compiled(mtu, state, length)
+        leaves = jax.tree.leaves(final)
+        force = mtu.tendon_force(final, length, jnp.zeros_like(length))
+        row = {
+            "formulation": formulation, "dtype": str(leaves[0].dtype), "n_muscles": n,
+            "n_steps": n_steps, "n_substeps": SUBSTEPS, "with_force": with_force,
+            "init_state_s": init_s, "compile_s": compile_s, "run_s": run_s, "run_walls_s": walls,
+            "substeps_per_s": n * SUBSTEPS * n_steps / run_s,
+            "finite": bool(all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)),
+            "final_mean_activation": float(jnp.mean(final.activation)),
+            "final_mean_tendon_force_N": float(jnp.mean(force)),
+        }
+    if row["dtype"] != dtype:
+        raise RuntimeError(f"asked for {dtype}, the state is {row['dtype']}")
+    return row
 
 
-def time_case_simulation(case) -> dict:
-    """mskdiff simulating the reference case itself: 1 muscle, 1 s, 2 ms x 4 sub-steps, f64."""
-    with jax.enable_x64(True):
+def time_case(case, dtype: str, repeats: int = 20) -> dict:
+    """mskdiff on the reference case itself: 1 muscle, 1 s at 2 ms x 4 sub-steps.
+
+    Two programs: `simulate` (full trajectory: states and outputs at every 2 ms, finite check),
+    and a bare `lax.scan` returning the final state only.
+    """
+    with jax.enable_x64(dtype == "float64"):
         mtu = make_mtu(case.parameters(), "tendon_force")
         _, length, velocity = case.drive(jnp.asarray(0.0))
         state = mtu.init_state(length, velocity, jnp.full((1,), case.initial_activation))
-        times = jnp.arange(round(case.duration / DT) + 1) * DT
-        run = eqx.filter_jit(lambda m, s: simulate(m, s, times, case.drive,
-                                                   integrator=SemiImplicitEuler(SUBSTEPS)))
-        jax.block_until_ready(run(mtu, state))
-        walls = []
-        for _ in range(5):
+        n_steps = round(case.duration / DT)
+        times = jnp.arange(n_steps + 1) * DT
+        integrator = SemiImplicitEuler(n_substeps=SUBSTEPS)
+
+        def trajectory(mtu, state, times):
+            return simulate(mtu, state, times, case.drive, integrator=integrator)
+
+        def final_state(mtu, state, times):
+            def step(state, t0):
+                return integrator.advance(mtu, state, lambda s: case.drive(t0 + s), DT), None
+            return jax.lax.scan(step, state, times[:-1])[0]
+
+        result = {"dtype": dtype, "simulated_s": case.duration, "dt_s": DT, "n_steps": n_steps,
+                  "n_substeps": SUBSTEPS, "substeps": n_steps * SUBSTEPS}
+        for label, fn in (("simulate", trajectory), ("scan_final_state", final_state)):
             start = time.perf_counter()
-            jax.block_until_ready(run(mtu, state))
-            walls.append(time.perf_counter() - start)
-    return {"wall_s": statistics.median(walls), "simulated_s": case.duration,
-            "substeps": (len(times) - 1) * SUBSTEPS}
+            compiled = eqx.filter_jit(fn).lower(mtu, state, times).compile()
+            compile_s = time.perf_counter() - start
+            wall, _ = _timed(lambda c=compiled: c(mtu, state, times), repeats)
+            result[label] = {"compile_s": compile_s, "wall_s": wall,
+                             "realtime_factor": case.duration / wall,
+                             "substeps_per_s": n_steps * SUBSTEPS / wall}
+        out = eqx.filter_jit(trajectory)(mtu, state, times)
+        reference = case.reference()
+        ref_force = np.interp(np.asarray(times), reference["time"], reference["tendon_force"])
+        ours = np.asarray(out.outputs.tendon_force)[:, 0]
+        fmax = float(case.parameters().max_isometric_force[0])
+        result["tendon_force_rms_error_over_fmax"] = float(
+            np.sqrt(np.mean((ours - ref_force) ** 2)) / fmax)
+        result["tendon_force_max_error_over_fmax"] = float(np.max(np.abs(ours - ref_force)) / fmax)
+    return result
 
 
 def opensim_model(case, osim):
     """The reference README's one-muscle model: slider with a prescribed length, DGF muscle."""
     setup = case.setup
-    osim.Logger.setLevelString("warn")
+    if setup["mtu_length"]["type"] != "constant" or setup["excitation"]["type"] != "piecewise_linear":
+        raise ValueError("the OpenSim baseline builds constant-length, piecewise-linear-excitation cases")
     model = osim.Model()
     model.setGravity(osim.Vec3(0))
     block = osim.Body("block", 1.0, osim.Vec3(0), osim.Inertia(1))
@@ -109,7 +185,7 @@ def opensim_model(case, osim):
     muscle = osim.DeGrooteFregly2016Muscle()
     muscle.setName("soleus_r")
     for key, value in {**setup["muscle_parameters"], **setup["properties_set"]}.items():
-        _set_property(muscle, key, value)
+        getattr(muscle, f"set_{key}")(value)  # the generated property setters
     muscle.addNewPathPoint("origin", model.getGround(), osim.Vec3(0))
     muscle.addNewPathPoint("insertion", block, osim.Vec3(0))
     model.addForce(muscle)
@@ -123,103 +199,200 @@ def opensim_model(case, osim):
     return model
 
 
-def _set_property(muscle, key: str, value) -> None:
-    """Set an OpenSim property through its generated `set_<name>` accessor."""
-    getattr(muscle, f"set_{key}")(value)
+#: OpenSim runs: label -> (integrate calls over the case, maximum step [s] or None = default).
+OPENSIM_RUNS = {
+    "one_call": (1, None),
+    "one_call_max_step_1ms": (1, 1e-3),
+    "every_1ms": (1000, 1e-3),
+}
 
 
-def time_opensim(case) -> dict | None:
-    """OpenSim integrating the case: one `integrate` call, and one call per 1 ms output.
+def time_opensim(case, repeats: int = 5) -> dict | None:
+    """OpenSim integrating the case (Runge-Kutta-Merson, accuracy 1e-8), three ways.
 
-    Runge-Kutta-Merson at accuracy 1e-8 as in the reference; the per-1 ms run also limits the
-    step to 1 ms (the reference set-up). Steps = rows of the Manager's states table - 1.
+    `one_call`: one `Manager.integrate(duration)` call, default maximum step; `every_1ms`: one
+    call per 1 ms output with a 1 ms maximum step (how the reference was made);
+    `one_call_max_step_1ms`: one call with the 1 ms maximum step. Integrator steps are the
+    rows of the Manager's states table (one per step) minus the initial row; wall time
+    covers the `integrate` calls only (model built, initialised and equilibrated before).
     """
     try:
         import opensim as osim
     except ImportError:
-        print("opensim is not installed: pip install -e .[opensim] for the baseline ratio")
+        print("OpenSim is not installed, so there is no baseline: pip install -e .[opensim]")
         return None
-    result = {"version": osim.GetVersion()}
-    for label, n_calls, max_step in (("one_call", 1, None),
-                                     ("every_1ms", round(case.duration * 1000), 1e-3)):
-        model = opensim_model(case, osim)
-        state = model.initSystem()
-        model.equilibrateMuscles(state)
-        manager = osim.Manager(model)
-        manager.setIntegratorMethod(osim.Manager.IntegratorMethod_RungeKuttaMerson)
-        manager.setIntegratorAccuracy(1e-8)
-        if max_step:
-            manager.setIntegratorMaximumStepSize(max_step)
-        manager.initialize(state)
-        start = time.perf_counter()
-        for k in range(1, n_calls + 1):
-            state = manager.integrate(case.duration * k / n_calls)
-        wall = time.perf_counter() - start
-        steps = manager.getStatesTable().getNumRows() - 1
+    osim.Logger.setLevelString("warn")
+    reference = case.reference()
+    result = {"version": osim.GetVersion(), "integrator": "RungeKuttaMerson", "accuracy": 1e-8}
+    for label, (n_calls, max_step) in OPENSIM_RUNS.items():
+        walls, steps = [], set()
+        for _ in range(repeats):
+            model = opensim_model(case, osim)
+            state = model.initSystem()
+            model.equilibrateMuscles(state)
+            manager = osim.Manager(model)
+            manager.setIntegratorMethod(osim.Manager.IntegratorMethod_RungeKuttaMerson)
+            manager.setIntegratorAccuracy(1e-8)
+            if max_step is not None:
+                manager.setIntegratorMaximumStepSize(max_step)
+            manager.initialize(state)
+            start = time.perf_counter()
+            for k in range(1, n_calls + 1):
+                state = manager.integrate(case.duration * k / n_calls)
+            walls.append(time.perf_counter() - start)
+            steps.add(manager.getStatesTable().getNumRows() - 1)
         model.realizeDynamics(state)
         force = osim.Muscle.safeDownCast(model.getForceSet().get("soleus_r")).getTendonForce(state)
-        result[label] = {"wall_s": wall, "integrator_steps": steps, "steps_per_s": steps / wall,
-                         "realtime_factor": case.duration / wall,
-                         "final_tendon_force_minus_reference_N":
-                             force - float(case.reference()["tendon_force"][-1])}
+        wall = statistics.median(walls)
+        n_steps = max(steps)
+        result[label] = {
+            "integrate_calls": n_calls, "max_step_s": max_step, "wall_s": wall, "walls_s": walls,
+            "integrator_steps": n_steps, "steps_per_s": n_steps / wall,
+            "realtime_factor": case.duration / wall,
+            "final_tendon_force_minus_reference_N": force - float(reference["tendon_force"][-1]),
+        }
     return result
 
 
 def device_info() -> dict:
+    """Device, machine and package versions."""
     device = jax.devices()[0]
-    import diffrax
-    return {"platform": device.platform, "device": str(device),
-            "device_kind": getattr(device, "device_kind", ""), "cpu_count": os.cpu_count(),
+    versions = {}
+    for package in ("jax", "jaxlib", "equinox", "diffrax", "optimistix", "numpy", "mskdiff", "opensim"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    cpu_model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": device.platform, "devices": [str(d) for d in jax.devices()],
+            "device_kind": getattr(device, "device_kind", device.platform),
+            "gpu": device.platform != "cpu", "cpu_count": os.cpu_count(), "cpu_model": cpu_model,
             "machine": platform.machine(), "python": platform.python_version(),
-            "jax": jax.__version__, "equinox": eqx.__version__, "diffrax": diffrax.__version__,
-            "mskdiff": mskdiff.__version__}
+            "versions": versions}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "device"
+
+
+def print_batch_table(rows: list[dict]) -> None:
+    header = (f"{'formulation':13s} {'dtype':8s} {'muscles':>9s} {'steps':>5s} {'compile s':>9s} "
+              f"{'run s':>9s} {'substeps/s':>11s} {'ns/substep':>10s}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        _print_row(r)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="batches up to 1e4 only")
-    parser.add_argument("--max-batch", type=int, default=1_000_000)
-    parser.add_argument("--out", help="JSON file (default benchmarks/results/mtu_<platform>.json)")
+    parser.add_argument("--quick", action="store_true", help="batches up to 1e4 only (smoke test)")
+    parser.add_argument("--max-batch", type=int, default=BATCHES[-1], help="largest batch (default 1e6)")
+    parser.add_argument("--with-force", action="store_true",
+                        help="also compute the tendon force after every step (what a plant needs)")
+    parser.add_argument("--no-opensim", action="store_true", help="skip the OpenSim baseline")
+    parser.add_argument("--case", default=str(DEFAULT_CASE), help="isolated-MTU set-up JSON")
+    parser.add_argument("--out", help="JSON file (default benchmarks/results/mtu_<device>.json)")
     args = parser.parse_args()
-    from tqdm import tqdm
+    t_start = time.perf_counter()
+    load_before = os.getloadavg()
 
-    case = IsolatedMTUCase(CASE)
+    case = IsolatedMTUCase(args.case)
     info = device_info()
-    if info["platform"] == "cpu":
-        print(f"device: CPU only ({info['cpu_count']} cores); no GPU measured in this run")
-    max_batch = 10_000 if args.quick else args.max_batch
-    batches = [n for n in (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000) if n <= max_batch]
-    jobs = [(f, n, d) for d in ("float32", "float64") for f in FORMULATIONS for n in batches]
-    rows = [time_batch(case, f, n, d) for f, n, d in tqdm(jobs, desc="mtu benchmark")]
-    ours = time_case_simulation(case)
-    opensim = time_opensim(case)
+    if info["gpu"]:
+        print(f"device: {info['devices']} ({info['device_kind']})")
+    else:
+        print(f"device: CPU only ({info['cpu_count']} cores, {info['cpu_model']}); "
+              "no GPU in this run")
+    print(f"jax {info['versions']['jax']}, jaxlib {info['versions']['jaxlib']}, "
+          f"equinox {info['versions']['equinox']}, opensim {info['versions']['opensim']}")
+    max_batch = min(args.max_batch, 10_000) if args.quick else args.max_batch
+    batches = [n for n in BATCHES if n <= max_batch]
+    print(f"case {case.name}; {SUBSTEPS} sub-steps per {DT * 1e3:g} ms step; batches {batches}\n")
 
-    print(f"\n{'formulation':13s} {'dtype':8s} {'muscles':>9s} {'compile s':>10s} "
-          f"{'run s':>9s} {'substeps/s':>12s}")
-    for r in rows:
-        print(f"{r['formulation']:13s} {r['dtype']:8s} {r['n_muscles']:9d} {r['compile_s']:10.2f} "
-              f"{r['run_s']:9.4f} {r['substeps_per_s']:12.3e}")
+    rows = []
+    print_batch_table([])
+    for dtype in DTYPES:
+        for formulation in FORMULATIONS:
+            for n in batches:
+                row = time_batch(case, formulation, n, dtype, with_force=args.with_force)
+                rows.append(row)
+                _print_row(row)
+
+    print("\nmskdiff on the reference case (1 muscle, 1 s, 2 ms x 4 sub-steps, tendon_force):")
+    cases = {dtype: time_case(case, dtype) for dtype in DTYPES}
+    for dtype, c in cases.items():
+        for label in ("simulate", "scan_final_state"):
+            r = c[label]
+            print(f"  {dtype} {label:17s} compile {r['compile_s']:5.2f} s, run {r['wall_s'] * 1e3:7.3f} ms"
+                  f" = {r['realtime_factor']:7.0f}x real time")
+        print(f"  {dtype} tendon force vs OpenSim reference: RMS "
+              f"{c['tendon_force_rms_error_over_fmax']:.2e} Fmax, max "
+              f"{c['tendon_force_max_error_over_fmax']:.2e} Fmax")
+
+    opensim = None if args.no_opensim else time_opensim(case)
     ratios = {}
-    print(f"\nmskdiff, soleus step case, 1 s at 2 ms x {SUBSTEPS} (f64): {ours['wall_s'] * 1e3:.2f} ms")
+    ours = cases["float64"]["simulate"]
     if opensim:
-        for label in ("one_call", "every_1ms"):
+        print(f"\nOpenSim {opensim['version']}, Runge-Kutta-Merson, accuracy 1e-8, same case (1 s):")
+        for label in OPENSIM_RUNS:
             o = opensim[label]
-            ratios[f"wall_time_opensim_{label}_over_mskdiff"] = o["wall_s"] / ours["wall_s"]
-            print(f"OpenSim {opensim['version']} ({label}): {o['wall_s'] * 1e3:.1f} ms, "
-                  f"{o['integrator_steps']} steps -> OpenSim/mskdiff wall time = "
-                  f"{o['wall_s'] / ours['wall_s']:.1f}x")
-        same = [r for r in rows if r["formulation"] == "tendon_force" and r["dtype"] == "float64"]
-        best = max(same, key=lambda r: r["substeps_per_s"])
-        ratio = best["substeps_per_s"] / opensim["one_call"]["steps_per_s"]
-        ratios["tendon_force_f64_batch_throughput_over_opensim_steps"] = ratio
-        print(f"tendon_force f64 at {best['n_muscles']} muscles: {best['substeps_per_s']:.3e} "
-              f"muscle-substeps/s = {ratio:.0f}x OpenSim's "
-              f"{opensim['one_call']['steps_per_s']:.3e} integrator steps/s (one DGF muscle)")
-    out = Path(args.out or ROOT / "benchmarks" / "results" / f"mtu_{info['platform']}.json")
+            print(f"  {label:22s} {o['wall_s'] * 1e3:7.1f} ms, {o['integrator_steps']:5d} steps, "
+                  f"{o['steps_per_s']:9.3e} steps/s, {o['realtime_factor']:5.1f}x real time "
+                  f"(final force - reference: {o['final_tendon_force_minus_reference_N']:+.1e} N)")
+        print("\nratios, same simulated second (mskdiff float64 `simulate`, "
+              f"{ours['wall_s'] * 1e3:.3f} ms):")
+        for label in OPENSIM_RUNS:
+            o = opensim[label]
+            ratio = ours["wall_s"] / o["wall_s"]
+            ratios[f"wall_mskdiff_over_opensim_{label}"] = ratio
+            print(f"  wall time mskdiff / OpenSim {label:22s} = {ratio:.4f}  "
+                  f"(OpenSim {1 / ratio:.0f}x slower)")
+        largest = max(batches)
+        base = opensim["one_call"]["steps_per_s"]
+        print(f"\nthroughput at the largest batch ({largest:g} muscles) / OpenSim one_call "
+              f"({base:.3e} integrator steps/s, one muscle):")
+        for r in rows:
+            if r["n_muscles"] == largest:
+                ratio = r["substeps_per_s"] / base
+                ratios[f"throughput_{r['formulation']}_{r['dtype']}_n{largest}_over_opensim_one_call"] = ratio
+                print(f"  {r['formulation']:13s} {r['dtype']}: {r['substeps_per_s']:.3e} "
+                      f"muscle-substeps/s = {ratio:8.0f}x")
+        tf = next(r for r in rows if r["n_muscles"] == largest
+                  and (r["formulation"], r["dtype"]) == ("tendon_force", "float64"))
+        ratios["headline_throughput_tendon_force_float64_over_opensim_one_call"] = (
+            tf["substeps_per_s"] / base)
+        ratios["headline_throughput_tendon_force_float64_over_opensim_every_1ms"] = (
+            tf["substeps_per_s"] / opensim["every_1ms"]["steps_per_s"])
+
+    total_s = time.perf_counter() - t_start
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"mtu_{_slug(info['device_kind'])}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": info, "batches": rows, "mskdiff_case": ours,
-                               "opensim": opensim, "ratios": ratios}, indent=1))
-    print(f"wrote {out}")
+    settings = {"case": case.name, "dt_s": DT, "n_substeps": SUBSTEPS, "batches": batches,
+                "length_jitter_m": LENGTH_JITTER, "substep_budget": SUBSTEP_BUDGET,
+                "with_force": args.with_force, "quick": args.quick}
+    out.write_text(json.dumps({
+        "device": info, "settings": settings, "batches": rows, "mskdiff_case": cases,
+        "opensim": opensim, "ratios": ratios, "total_wall_s": total_s,
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+    }, indent=1))
+    print("\nsummary (muscle-substeps/s):")
+    print_batch_table(rows)
+    print(f"\ntotal {total_s:.0f} s; wrote {out}")
+
+
+def _print_row(row: dict) -> None:
+    flag = "" if row["finite"] else "  NON-FINITE STATE"
+    print(f"{row['formulation']:13s} {row['dtype']:8s} {row['n_muscles']:9d} {row['n_steps']:5d} "
+          f"{row['compile_s']:9.2f} {row['run_s']:9.4f} {row['substeps_per_s']:11.3e} "
+          f"{1e9 / row['substeps_per_s']:10.2f}{flag}", flush=True)
 
 
 if __name__ == "__main__":

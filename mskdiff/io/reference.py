@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..muscle.parameters import PARAMETER_FIELDS, MuscleParameters
+from .osim import CLASS_DEFAULTS as OSIM_CLASS_DEFAULTS
 
 #: OpenSim muscle classes the isolated-MTU set-ups may name.
 MUSCLE_CLASSES = (
@@ -18,14 +19,11 @@ MUSCLE_CLASSES = (
 )
 
 
-#: Defaults of OpenSim's Millard classes that differ from `MuscleParameters.DEFAULTS`.
+#: OpenSim class defaults by muscle class (`.osim` reading's, plus the acceleration muscle).
 CLASS_DEFAULTS = {
-    "Millard2012EquilibriumMuscle": {"passive_fiber_strain_at_one_norm_force": 0.7,
-                                     "fiber_damping": 0.1, "activation_time_constant": 0.01,
-                                     "deactivation_time_constant": 0.04},
-    "Millard2012AccelerationMuscle": {"passive_fiber_strain_at_one_norm_force": 0.7,
-                                      "fiber_damping": 0.01, "activation_time_constant": 0.01,
-                                      "deactivation_time_constant": 0.04},
+    **OSIM_CLASS_DEFAULTS,
+    "Millard2012AccelerationMuscle": {**OSIM_CLASS_DEFAULTS["Millard2012EquilibriumMuscle"],
+                                      "fiber_damping": 0.01},
 }
 
 

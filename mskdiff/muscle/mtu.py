@@ -8,12 +8,9 @@ import jax.numpy as jnp
 import optimistix as optx
 
 from . import curves
-from ._geometry import (
-    fiber_from_length_along_tendon,
-    fiber_multipliers,
-    tendon_length_from_force,
-)
+from ._geometry import fiber_from_length_along_tendon, fiber_multipliers
 from .activation import AbstractActivationDynamics
+from .implicit import implicit_residual
 from .parameters import MuscleArray, MuscleParameters
 
 
@@ -95,14 +92,8 @@ def select_outputs(rigid_mask, rigid: MTUOutputs, elastic: MTUOutputs) -> MTUOut
 def _equilibrium_residual(norm_tendon_force, args):
     """OpenSim's implicit residual with zero tendon velocity, for one muscle (scalars)."""
     params, mtu_length, mtu_velocity, activation = args
-    tendon_length = tendon_length_from_force(params, norm_tendon_force)
-    fiber_length, cos_pennation = fiber_from_length_along_tendon(
-        params, mtu_length - tendon_length)
-    active_fl, passive_fl = fiber_multipliers(params, fiber_length)
-    norm_velocity = mtu_velocity * cos_pennation / params.max_fiber_velocity
-    fiber_force = (activation * active_fl * curves.force_velocity_multiplier(norm_velocity)
-                   + passive_fl + params.fiber_damping * norm_velocity)
-    return norm_tendon_force - fiber_force * cos_pennation
+    return implicit_residual(params, mtu_length, mtu_velocity, activation, norm_tendon_force,
+                             jnp.zeros_like(norm_tendon_force))
 
 
 #: Bracket of the normalised tendon force searched by the equilibrium solve [-].
