@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -118,6 +119,7 @@ def time_batch(case, formulation: str, n: int, dtype: str, *, with_force: bool =
             "finite": bool(all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)),
             "final_mean_activation": float(jnp.mean(final.activation)),
             "final_mean_tendon_force_N": float(jnp.mean(force)),
+            "peak_rss_mb_so_far": _peak_rss_mb(),
         }
     if row["dtype"] != dtype:
         raise RuntimeError(f"asked for {dtype}, the state is {row['dtype']}")
@@ -278,6 +280,11 @@ def device_info() -> dict:
             "versions": versions}
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far [MB] (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "device"
 
@@ -382,10 +389,11 @@ def main() -> None:
         "device": info, "settings": settings, "batches": rows, "mskdiff_case": cases,
         "opensim": opensim, "ratios": ratios, "total_wall_s": total_s,
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "peak_rss_mb": _peak_rss_mb(),
     }, indent=1))
     print("\nsummary (muscle-substeps/s):")
     print_batch_table(rows)
-    print(f"\ntotal {total_s:.0f} s; wrote {out}")
+    print(f"\ntotal {total_s:.0f} s, peak memory {_peak_rss_mb():.0f} MB; wrote {out}")
 
 
 def _print_row(row: dict) -> None:
