@@ -221,7 +221,8 @@ def time_opensim(case, repeats: int = 5) -> dict | None:
     try:
         import opensim as osim
     except ImportError:
-        print("OpenSim is not installed, so there is no baseline: pip install -e .[opensim]")
+        print("OpenSim is not installed: no baseline and no ratios in this run. "
+              "Install it with `pip install -e .[opensim]` (or `pip install opensim`).")
         return None
     osim.Logger.setLevelString("warn")
     reference = case.reference()
