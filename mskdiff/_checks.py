@@ -21,7 +21,8 @@ def check_positive(field: str, x, names: Sequence[str]) -> None:
     """Raise `ValueError` naming `field` and the offending muscles unless all `x > 0`."""
     if not is_concrete(x):
         return
-    bad = ~(np.asarray(x) > 0)
+    value = np.asarray(x)
+    bad = ~(np.isfinite(value) & (value > 0))
     if bad.any():
         offending = [n for n, b in zip(names, bad, strict=True) if b]
         raise ValueError(f"`{field}` must be > 0 and finite; offending muscles: {offending}")

@@ -1,82 +1,149 @@
 """Read muscle parameters from an OpenSim `.osim` model with the standard-library XML parser.
 
-Supported classes: `Millard2012EquilibriumMuscle`, `DeGrooteFregly2016Muscle`,
-`Thelen2003Muscle`. A property missing on a muscle comes from the model's `<defaults>` object of
-that class, else from OpenSim 4.6's class default. Curve shapes do not carry over between
-families: from Millard's curves only the strains at one normalised force are used (tendon
-`TendonForceLengthCurve/strain_at_one_norm_force`, passive `FiberForceLengthCurve/
-strain_at_one_norm_force`); Thelen's `FmaxTendonStrain` and `FmaxMuscleStrain` map onto the same
-two parameters. No OpenSim installation is needed.
+No OpenSim installation is needed. Supported classes: `DeGrooteFregly2016Muscle`,
+`Millard2012EquilibriumMuscle` and `Thelen2003Muscle`, anywhere under the model's
+`ForceSet/objects`. A property missing on a muscle is looked up as OpenSim 4.6 does: first in
+the model's `<defaults>` object of the muscle's class, then OpenSim's class default
+(`CLASS_DEFAULTS`). OpenSim omits default-valued properties when it writes a file, so every field
+has a class default, `max_isometric_force` (1000 N), `optimal_fiber_length` (0.1 m) and
+`tendon_slack_length` (0.2 m) included.
+
+What maps onto `MuscleParameters`:
+
+* All classes: `max_isometric_force`, `optimal_fiber_length`, `tendon_slack_length`,
+  `pennation_angle_at_optimal`, `max_contraction_velocity` and `ignore_tendon_compliance`
+  (OpenSim's `Muscle` properties, same names).
+* `DeGrooteFregly2016Muscle`: every field under its own name. It has no
+  `minimum_activation` (its activation dynamics do not clamp), which becomes 0.
+* `Millard2012EquilibriumMuscle`: `fiber_damping`, the time constants and
+  `minimum_activation` under their names. Millard's curves are quintic Beziers, not De
+  Groote's exponentials: only their strains carry over, `TendonForceLengthCurve/
+  strain_at_one_norm_force` -> `tendon_strain_at_one_norm_force` and `FiberForceLengthCurve/
+  strain_at_one_norm_force` -> `passive_fiber_strain_at_one_norm_force`.
+  `active_force_width_scale` is 1.
+* `Thelen2003Muscle`: `FmaxTendonStrain` -> `tendon_strain_at_one_norm_force`,
+  `FmaxMuscleStrain` -> `passive_fiber_strain_at_one_norm_force`, the time constants and
+  `minimum_activation` under their names. Thelen has no fiber damping (0) and no width scale (1).
+
+Not read: curve shapes (Millard's `ActiveForceLengthCurve` and `ForceVelocityCurve`, the
+stiffness, curviness and `strain_at_zero_force` of its elastic curves; Thelen's
+`KshapeActive`, `KshapePassive`, `Af`, `Flen`, `fv_linear_extrap_threshold`), De Groote's
+`ignore_passive_fiber_force`, `activation_dynamics_smoothing` and
+`tendon_compliance_dynamics_mode`, `maximum_pennation_angle`, initial states
+(`default_activation`, `default_fiber_length`, `default_normalized_tendon_force`),
+`ignore_activation_dynamics`, control bounds and the muscle path (MTU lengths come from the
+skeleton). Files in the pre-4.0 format (e.g. Millard's `MuscleFirstOrderActivationDynamicModel`,
+Thelen's `activation_minimum_value`) are read as if those properties were absent.
 """
 
+import math
+import os
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..muscle.parameters import PARAMETER_FIELDS, MuscleParameters
 
-#: OpenSim 4.6 class defaults, in mskdiff's field names.
-CLASS_DEFAULTS: dict[str, dict[str, float]] = {
+#: OpenSim 4.6 `Muscle` defaults, shared by every class.
+_MUSCLE_DEFAULTS: dict[str, float | bool] = {
+    "max_isometric_force": 1000.0,
+    "optimal_fiber_length": 0.1,
+    "tendon_slack_length": 0.2,
+    "pennation_angle_at_optimal": 0.0,
+    "max_contraction_velocity": 10.0,
+    "ignore_tendon_compliance": False,
+}
+
+#: OpenSim 4.6 class defaults, in mskdiff's field names (fields a class lacks: the value used).
+CLASS_DEFAULTS: dict[str, dict[str, float | bool]] = {
     "DeGrooteFregly2016Muscle": {
-        "max_contraction_velocity": 10.0, "pennation_angle_at_optimal": 0.0,
+        **_MUSCLE_DEFAULTS,
         "tendon_strain_at_one_norm_force": 0.049, "passive_fiber_strain_at_one_norm_force": 0.6,
         "active_force_width_scale": 1.0, "fiber_damping": 0.0,
         "activation_time_constant": 0.015, "deactivation_time_constant": 0.060,
-        "minimum_activation": 0.0, "ignore_tendon_compliance": 0.0,
+        "minimum_activation": 0.0,
     },
     "Millard2012EquilibriumMuscle": {
-        "max_contraction_velocity": 10.0, "pennation_angle_at_optimal": 0.0,
+        **_MUSCLE_DEFAULTS,
         "tendon_strain_at_one_norm_force": 0.049, "passive_fiber_strain_at_one_norm_force": 0.7,
         "active_force_width_scale": 1.0, "fiber_damping": 0.1,
         "activation_time_constant": 0.01, "deactivation_time_constant": 0.04,
-        "minimum_activation": 0.01, "ignore_tendon_compliance": 0.0,
+        "minimum_activation": 0.01,
     },
     "Thelen2003Muscle": {
-        "max_contraction_velocity": 10.0, "pennation_angle_at_optimal": 0.0,
+        **_MUSCLE_DEFAULTS,
         "tendon_strain_at_one_norm_force": 0.04, "passive_fiber_strain_at_one_norm_force": 0.6,
         "active_force_width_scale": 1.0, "fiber_damping": 0.0,
         "activation_time_constant": 0.015, "deactivation_time_constant": 0.05,
-        "minimum_activation": 0.01, "ignore_tendon_compliance": 0.0,
+        "minimum_activation": 0.01,
     },
 }
 
-#: Field -> XML path below the muscle element, per class, where it differs from the field name.
-_XML_PATHS: dict[str, dict[str, str]] = {
-    "DeGrooteFregly2016Muscle": {},
+#: Field -> property path below the muscle element where it is not the field's own name;
+#: None where the class has no such property (the class default is used).
+_PROPERTY_PATHS: dict[str, dict[str, str | None]] = {
+    "DeGrooteFregly2016Muscle": {"minimum_activation": None},
     "Millard2012EquilibriumMuscle": {
         "tendon_strain_at_one_norm_force": "TendonForceLengthCurve/strain_at_one_norm_force",
         "passive_fiber_strain_at_one_norm_force": "FiberForceLengthCurve/strain_at_one_norm_force",
+        "active_force_width_scale": None,
     },
     "Thelen2003Muscle": {
         "tendon_strain_at_one_norm_force": "FmaxTendonStrain",
         "passive_fiber_strain_at_one_norm_force": "FmaxMuscleStrain",
+        "active_force_width_scale": None,
+        "fiber_damping": None,
     },
 }
-_NOT_IN_CLASS = {"Millard2012EquilibriumMuscle": {"active_force_width_scale"},
-                 "Thelen2003Muscle": {"active_force_width_scale", "fiber_damping"}}
-_REQUIRED = ("max_isometric_force", "optimal_fiber_length", "tendon_slack_length")
-#: Classes derived from OpenSim's Muscle that mskdiff cannot read (reported when found).
-_OTHER_MUSCLES = ("Millard2012AccelerationMuscle", "Thelen2003Muscle_Deprecated",
-                  "RigidTendonMuscle", "Schutte1993Muscle_Deprecated", "McKibbenActuator",
-                  "Delp1990Muscle_Deprecated")
+
+_FIELDS = (*PARAMETER_FIELDS, "ignore_tendon_compliance")
 
 
-def load_osim(path, muscles: Sequence[str] | None = None, *,
+def load_osim(path: str | os.PathLike, muscles: Sequence[str] | None = None, *,
               tendon_compliance: str = "file") -> MuscleParameters:
-    """Muscle parameters of an OpenSim model file.
+    """Muscle parameters of an OpenSim model file (see the module docstring for the mapping).
 
     Args:
-        path: the `.osim` file.
-        muscles: names to select, in this order (default: every supported muscle).
+        path: the `.osim` file (str or `Path`).
+        muscles: names of the muscles to read, in this order; default: every muscle of a
+            supported class, in file order (muscles of other classes are skipped with a
+            warning).
         tendon_compliance: 'file' (each muscle's `ignore_tendon_compliance`), 'all_elastic'
             or 'all_rigid'.
 
+    Returns:
+        `MuscleParameters` with one entry per muscle.
+
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: not an OpenSim model, no supported muscles, unknown names, or a missing,
-            non-numeric or non-physical value (the message names the muscle and field).
+        FileNotFoundError: no file at `path`.
+        TypeError: `muscles` is a single string.
+        ValueError: not XML or not an OpenSim model; no muscle of a supported class; duplicate or
+            unknown muscle names; a non-numeric, non-finite or non-physical value (the message
+            names the file, the muscle and the field); unknown `tendon_compliance`.
     """
+    if isinstance(muscles, str):
+        raise TypeError(f"`muscles` must be a sequence of names, got the string {muscles!r}")
     path = Path(path)
+    model = _read_model(path)
+    found, unsupported = _find_muscles(model, path)
+    names = list(found) if muscles is None else list(muscles)
+    _check_selection(names, found, unsupported, path)
+    if muscles is None and unsupported:
+        warnings.warn(f"{path}: skipped muscles of unsupported classes: {unsupported}",
+                      stacklevel=2)
+    defaults = {element.tag: element for element in model.findall("defaults/*")}
+    rows = [_muscle_values(found[name], defaults, path) for name in names]
+    values = {field: [row[field] for row in rows] for field in _FIELDS}
+    try:
+        params = MuscleParameters.from_dict(values, names=names)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from error
+    return params.with_tendon_compliance(tendon_compliance)
+
+
+def _read_model(path: Path) -> ET.Element:
+    """The `<Model>` element of an OpenSim document."""
     if not path.is_file():
         raise FileNotFoundError(f"OpenSim model file not found: {path}")
     try:
@@ -85,63 +152,97 @@ def load_osim(path, muscles: Sequence[str] | None = None, *,
         raise ValueError(f"{path}: not an XML file ({error})") from error
     model = root.find("Model")
     if root.tag != "OpenSimDocument" or model is None:
-        raise ValueError(f"{path}: not an OpenSim model (no <OpenSimDocument><Model>)")
-    defaults = {e.tag: e for e in (model.find("defaults") or [])}
-    elements = [e for child in model if child.tag != "defaults" for e in child.iter()]
-    found = [e for e in elements if e.tag in CLASS_DEFAULTS and e.get("name")]
+        raise ValueError(f"{path}: not an OpenSim model (expected <OpenSimDocument><Model>, "
+                         f"found root <{root.tag}>)")
+    return model
+
+
+def _find_muscles(model: ET.Element, path: Path) -> tuple[dict[str, ET.Element], dict[str, str]]:
+    """Supported muscles (name -> element) and other muscles (name -> class) of the ForceSet."""
+    found: dict[str, ET.Element] = {}
+    unsupported: dict[str, str] = {}
+    for element in (e for objects in model.findall("ForceSet/objects") for e in objects.iter()):
+        if element.tag in CLASS_DEFAULTS:
+            name = element.get("name")
+            if not name:
+                raise ValueError(f"{path}: a <{element.tag}> in the ForceSet has no name")
+            if name in found:
+                raise ValueError(f"{path}: more than one muscle named {name!r}")
+            found[name] = element
+        elif _looks_like_muscle(element):
+            unsupported[element.get("name", "")] = element.tag
     if not found:
-        others = sorted({e.tag for e in elements if e.tag in _OTHER_MUSCLES})
-        extra = f"; unsupported muscle classes present: {others}" if others else ""
+        classes = sorted(set(unsupported.values()))
+        extra = f"; unsupported muscle classes found: {classes}" if classes else ""
         raise ValueError(f"{path}: no muscles of a supported class "
                          f"({sorted(CLASS_DEFAULTS)}){extra}")
-    rows = {e.get("name"): _muscle_values(e, defaults.get(e.tag), path) for e in found}
-    names = list(rows) if muscles is None else list(muscles)
-    unknown = [n for n in names if n not in rows]
-    if unknown:
-        raise ValueError(f"{path}: unknown muscle name(s) {unknown}; available: {sorted(rows)}")
-    values = {f: [rows[n][f] for n in names] for f in (*PARAMETER_FIELDS, "ignore_tendon_compliance")}
-    try:
-        params = MuscleParameters.from_dict(values, names=names)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from error
-    return params.with_tendon_compliance(tendon_compliance)
+    return found, unsupported
 
 
-def _muscle_values(element, default_element, path) -> dict[str, float]:
-    cls, name = element.tag, element.get("name")
-    values = {}
-    for field in (*PARAMETER_FIELDS, "ignore_tendon_compliance"):
-        if field in _NOT_IN_CLASS.get(cls, ()):
-            values[field] = CLASS_DEFAULTS[cls][field]
-            continue
-        xml_path = _XML_PATHS[cls].get(field, field)
-        text = _find_text(element, xml_path)
-        if text is None and default_element is not None:
-            text = _find_text(default_element, xml_path)
-        if text is None:
-            if field in _REQUIRED:
-                raise ValueError(f"{path}: muscle {name!r} has no `{field}`")
-            values[field] = CLASS_DEFAULTS[cls][field]
-            continue
-        values[field] = _parse_number(text, name, field, path)
-    for field in (*_REQUIRED, "max_contraction_velocity", "tendon_strain_at_one_norm_force",
-                  "passive_fiber_strain_at_one_norm_force"):
-        if not values[field] > 0:
-            raise ValueError(f"{path}: muscle {name!r}: `{field}` must be > 0, "
-                             f"got {values[field]}")
+def _looks_like_muscle(element: ET.Element) -> bool:
+    """An OpenSim `Muscle` of any class (they all have `max_isometric_force`)."""
+    return (element.tag.endswith(("Muscle", "Muscle_Deprecated"))
+            or element.find("max_isometric_force") is not None)
+
+
+def _check_selection(names: list[str], found: dict, unsupported: dict[str, str],
+                     path: Path) -> None:
+    """Raise `ValueError` for requested names that are not supported muscles of the file."""
+    unknown = [n for n in names if n not in found]
+    if not unknown:
+        return
+    skipped = {n: unsupported[n] for n in unknown if n in unsupported}
+    extra = f" ({skipped} are of unsupported classes)" if skipped else ""
+    raise ValueError(f"{path}: unknown muscle name(s) {unknown}{extra}; "
+                     f"available: {sorted(found)}")
+
+
+def _muscle_values(element: ET.Element, defaults: dict[str, ET.Element],
+                   path: Path) -> dict[str, float | bool]:
+    """Every field of one muscle: its property, else `<defaults>`, else the class default."""
+    paths = _PROPERTY_PATHS[element.tag]
+    values = dict(CLASS_DEFAULTS[element.tag])
+    for field in _FIELDS:
+        xml_path = paths.get(field, field)
+        text = None if xml_path is None else _property_text(element, xml_path, defaults)
+        if text is not None:
+            values[field] = _parse(text, element.get("name"), field, path)
     return values
 
 
-def _find_text(element, xml_path: str) -> str | None:
-    found = element.find(xml_path)
-    return None if found is None or found.text is None else found.text.strip()
+def _property_text(element: ET.Element, xml_path: str,
+                   defaults: dict[str, ET.Element]) -> str | None:
+    """Text of the property at `xml_path` ('a/b') below `element`, as OpenSim resolves it.
+
+    A missing property comes from the `<defaults>` object of the same class; a missing
+    sub-object (e.g. a Millard curve) comes whole from that default object, and a property
+    missing inside a sub-object from the `<defaults>` object of the sub-object's class.
+    None means the class default applies.
+    """
+    head, _, rest = xml_path.partition("/")
+    child = element.find(head)
+    if child is None:
+        default = defaults.get(element.tag)
+        if default is None or default is element:
+            return None
+        return _property_text(default, xml_path, defaults)
+    if rest:
+        return _property_text(child, rest, defaults)
+    return (child.text or "").strip()
 
 
-def _parse_number(text: str, muscle: str, field: str, path) -> float:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return float(lowered == "true")
+def _parse(text: str, muscle: str, field: str, path: Path) -> float | bool:
+    """A property's value: 'true'/'false' for `ignore_tendon_compliance`, else a finite number."""
+    if field == "ignore_tendon_compliance":
+        flags = {"true": True, "1": True, "false": False, "0": False}
+        if text.lower() not in flags:
+            raise ValueError(f"{path}: muscle {muscle!r}: `{field}` must be true or false, "
+                             f"got {text!r}")
+        return flags[text.lower()]
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise ValueError(f"{path}: muscle {muscle!r}: `{field}` is not a number: {text!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{path}: muscle {muscle!r}: `{field}` is not a finite number: {text!r}")
+    return value

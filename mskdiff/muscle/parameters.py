@@ -68,7 +68,7 @@ class MuscleParameters(eqx.Module):
 
     Every physical field is a float array of shape `(n_muscles,)`; `names` (static) and
     `ignore_tendon_compliance` (bool, per muscle, never differentiated) describe the layout.
-    Build with `MuscleParameters.from_dict`, `from_table`, `mskdiff.io.load_osim` or
+    Build with `MuscleParameters.from_dict`, `mskdiff.io.parameters_from_table`, `load_osim` or
     `mskdiff.models.rajagopal2016()`.
     """
 
