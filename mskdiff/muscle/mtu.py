@@ -59,7 +59,9 @@ def fiber_outputs(params: MuscleParameters, activation, fiber_length, cos_pennat
         norm_fiber_length=fiber_length / params.optimal_fiber_length,
         fiber_velocity=fiber_velocity,
         norm_fiber_velocity=norm_velocity,
-        pennation_angle=jnp.arccos(jnp.clip(cos_pennation, -1.0, 1.0)),
+        # atan2(width, length along the tendon), not arccos(cos): arccos has an infinite
+        # slope at zero pennation, which made gradients NaN for unpennated muscles.
+        pennation_angle=jnp.arctan2(params.fiber_width, fiber_length * cos_pennation),
         fiber_force=fiber_force,
         fiber_force_along_tendon=fiber_force * cos_pennation,
         active_fiber_force=active,
