@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute OpenSim reference cases in a folder and compare (exit 1 on failure)",
         description="Recompute every known reference file in DIRECTORY (format of "
                     "shared/reference: curve samples, equilibrium residuals, isolated-MTU "
-                    "simulations, walking equilibria, parameter tables), print a table of "
+                    "simulations, walking equilibria, parameter tables, and myoLeg's MTU lengths "
+                    "and moment arms along any walking trial with <trial>_ik_coordinates.csv and "
+                    "<trial>_generic_mtu_lengths.csv / _generic_moment_arms.csv), print a table of "
                     "max/RMS errors against tolerances, and exit non-zero if any check fails. "
                     "Unknown files are listed as skipped; Millard 2012 cases are reported as "
                     "cross-model comparisons.")

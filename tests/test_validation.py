@@ -70,6 +70,23 @@ def test_millard_cases_are_cross_model_reports(shared_checks):
 
 
 @pytest.mark.slow
+def test_walking_geometry_checked(shared_checks):
+    """myoLeg's MTU lengths and moment arms against the generic walking files (test_geometry.py)."""
+    skipped = {c.file: c.note for c in shared_checks if c.status == SKIPPED}
+    for name in ("walk_generic_mtu_lengths.csv", "walk_generic_moment_arms.csv",
+                 "walk_ik_coordinates.csv"):
+        assert name not in skipped
+    for name in ("walk_mtu_lengths.csv", "walk_moment_arms.csv"):
+        assert "subject-scaled" in skipped[name]
+    lengths = [c for c in shared_checks if c.file == "walk_generic_mtu_lengths.csv"]
+    arms = [c for c in shared_checks if c.file == "walk_generic_moment_arms.csv"]
+    assert len(lengths) == 80 and len(arms) >= 90
+    assert all(c.status == PASS and c.metric == "rms" for c in lengths + arms)
+    assert all(c.tolerance == TOLERANCES["geometry_mtu_length_rms"] <= 0.01 for c in lengths)
+    assert all(c.tolerance == TOLERANCES["geometry_moment_arm_rms"] for c in arms)
+
+
+@pytest.mark.slow
 @pytest.mark.x64
 def test_other_directory_with_renamed_case(reference_dir, tmp_path):
     """A user's own export: a case under another name, an unknown file, a broken set-up."""

@@ -1,12 +1,14 @@
 """Recompute OpenSim reference cases found in a directory and compare, with stated tolerances.
 
 Every file of a known kind is recomputed (curve samples, equilibrium residuals, isolated-MTU
-simulations, walking equilibria, parameter tables); unknown files are listed as skipped.
+simulations, walking equilibria, parameter tables, and myoLeg's muscle geometry along a walking
+trial: MTU lengths and moment arms); unknown files are listed as skipped.
 A known file that cannot be recomputed is an error, and a run in which nothing was checked
 fails, so an all-skipped directory never passes.
 """
 
 import dataclasses
+import functools
 import json
 import re
 import time
@@ -27,6 +29,7 @@ from ..muscle.activation import FirstOrderActivation
 from ..muscle.implicit import implicit_residual
 from ..muscle.parameters import MuscleParameters
 from ..muscle.tendon_force import TendonForceMTU
+from . import geometry
 
 PASS, FAIL, CROSS_MODEL, REPORT, SKIPPED, ERROR = (
     "pass", "FAIL", "cross-model", "report", "skipped", "ERROR")
@@ -44,6 +47,10 @@ TOLERANCES = {
     "acceleration_tendon_force_rms": 3e-3,
     "rigid_fiber_length": 1e-9,
     "parameter_table": 1e-12,
+    # myoLeg (MuJoCo) vs OpenSim's generic Rajagopal 2016 along a walking trial, RMS per muscle
+    # and per muscle-coordinate pair [m] (geometry.GEOMETRY_BOUNDS; outliers in geometry.py).
+    "geometry_mtu_length_rms": geometry.GEOMETRY_BOUNDS["mtu_length_rms"],
+    "geometry_moment_arm_rms": geometry.GEOMETRY_BOUNDS["moment_arm_rms"],
 }
 
 #: A tight Diffrax set-up for the reference comparisons (explicit: fine for these cases).
@@ -354,6 +361,37 @@ def _parameter_table(path: Path) -> list[Check]:
     return checks
 
 
+# --- muscle geometry of myoLeg along a walking trial -----------------------------------------
+
+@functools.cache
+def _myoleg_mjmodel():
+    from ..models.myoleg import myoleg_mjmodel
+
+    return myoleg_mjmodel()
+
+
+def _walk_geometry(path: Path) -> list[Check]:
+    """The MTU lengths or moment arms of myoLeg against a `<trial>_generic_*.csv` file (geometry.py)."""
+    trial = next(m["trial"] for p in geometry.GEOMETRY_FILE_PATTERNS if (m := re.fullmatch(p, path.name)))
+    lengths = path.name.endswith("_mtu_lengths.csv")
+    comparison = geometry.compare_trial(
+        _myoleg_mjmodel(), path.with_name(f"{trial}_ik_coordinates.csv"),
+        lengths_path=path if lengths else None, moment_arms_path=None if lengths else path,
+        bounds={"mtu_length_rms": TOLERANCES["geometry_mtu_length_rms"],
+                "moment_arm_rms": TOLERANCES["geometry_moment_arm_rms"]})
+    checks = []
+    for r in comparison.results:
+        quantity = ("mtu_length" if r.coordinate is None else f"moment_arm {r.coordinate}") + \
+            " (myoLeg vs generic)"
+        if r.outlier:
+            status, note = REPORT, f"outlier: {r.outlier}"
+        else:
+            status, note = (PASS if r.passed else FAIL), r.note
+        checks.append(Check(path.name, f"{trial}: {r.muscle}", quantity, r.max_error, r.rms_error,
+                            r.bound, "rms", "m", status, note))
+    return checks
+
+
 #: File-name patterns of known reference files and their validators, in matching order.
 VALIDATORS: list[tuple[str, Callable[[Path], list[Check]]]] = [
     (r"dgf_fiber_length_curves\.csv", _fiber_length_curves),
@@ -366,10 +404,27 @@ VALIDATORS: list[tuple[str, Callable[[Path], list[Check]]]] = [
     (r"mtu_sim_.+_setup\.json", _isolated_mtu),
     (r"walk_equilibrium\.csv", _walk_equilibrium),
     (r"rajagopal2016_muscles\.csv", _parameter_table),
+    *((pattern, _walk_geometry) for pattern in geometry.GEOMETRY_FILE_PATTERNS),
 ]
 #: Files consumed by another file's validator (the CSV of an isolated-MTU set-up, its table).
 _COMPANIONS = (r"mtu_sim_.+(?<!_setup)\.csv", r"rajagopal2016_scaled_walk_muscles\.csv",
                r"millard2012_curve_params\.csv")
+#: Known files that are deliberately not compared, with the reason (listed as skipped).
+_NOT_COMPARED = (
+    (r"(?!.*_generic_).+_(mtu_lengths|moment_arms|mtu_lengthening_speeds)\.csv",
+     "subject-scaled model's geometry; myoLeg (generic geometry) is compared with *_generic_*"),
+    (r".+_generic_mtu_lengthening_speeds\.csv", "lengthening speeds not compared"),
+    (r".+_ik_coordinate_speeds\.csv", "coordinate speeds: lengthening speeds not compared"),
+)
+
+
+def _companion_of(path: Path) -> bool:
+    """True for a file another file's validator reads (IK coordinates only beside geometry files)."""
+    match = re.fullmatch(r"(?P<trial>.+)_ik_coordinates\.csv", path.name)
+    if match:
+        return any(path.with_name(f"{match['trial']}_generic_{kind}.csv").is_file()
+                   for kind in ("mtu_lengths", "moment_arms"))
+    return any(re.fullmatch(p, path.name) for p in _COMPANIONS)
 
 
 def validate_opensim(directory, *, progress: bool = True) -> list[Check]:
@@ -394,9 +449,11 @@ def validate_opensim(directory, *, progress: bool = True) -> list[Check]:
             validator = next((fn for pattern, fn in VALIDATORS
                               if re.fullmatch(pattern, path.name)), None)
             if validator is None:
-                if not any(re.fullmatch(p, path.name) for p in _COMPANIONS):
+                if not _companion_of(path):
+                    note = next((why for p, why in _NOT_COMPARED if re.fullmatch(p, path.name)),
+                                "unknown file kind")
                     checks.append(Check(path.name, path.name, "-", float("nan"), float("nan"),
-                                        None, "-", "-", SKIPPED, "unknown file kind"))
+                                        None, "-", "-", SKIPPED, note))
                 continue
             try:
                 checks.extend(validator(path))
