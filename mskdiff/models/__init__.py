@@ -1,9 +1,24 @@
-"""Built-in models: the Rajagopal 2016 muscle parameters."""
+"""Built-in models: myoLeg with the Rajagopal 2016 muscle parameters, and a tiny test leg."""
 
+from .myoleg import myoleg, myoleg_mjmodel, myoleg_spec, satisfy_joint_equalities, standing_qpos
 from .rajagopal2016 import (
     RAJAGOPAL2016_MUSCLE_NAMES,
     rajagopal2016,
     rajagopal2016_default_mtu_lengths,
 )
+from .tiny import TINY_LEG_MUSCLES, tiny_leg_mjmodel, tiny_leg_mtu_lengths, tiny_leg_parameters
 
-__all__ = ["RAJAGOPAL2016_MUSCLE_NAMES", "rajagopal2016", "rajagopal2016_default_mtu_lengths"]
+__all__ = [
+    "RAJAGOPAL2016_MUSCLE_NAMES",
+    "TINY_LEG_MUSCLES",
+    "myoleg",
+    "myoleg_mjmodel",
+    "myoleg_spec",
+    "rajagopal2016",
+    "rajagopal2016_default_mtu_lengths",
+    "satisfy_joint_equalities",
+    "standing_qpos",
+    "tiny_leg_mjmodel",
+    "tiny_leg_mtu_lengths",
+    "tiny_leg_parameters",
+]

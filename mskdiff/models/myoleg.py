@@ -1,0 +1,199 @@
+"""MyoSuite's myoLeg (the `myo-sim` package) as a locomotion scene for the MJX plant.
+
+myoLeg is Rajagopal et al. (2016)'s lower body converted to MuJoCo: 80 muscle actuators on
+tendons with the OpenSim names, 29 joints, a passive torso. myo-sim builds it with
+`MjSpec.attach`; `myoleg_spec` then makes a *locomotion scene* of it, because the package's
+scene is not differentiable in MJX and wastes contact slots:
+
+- the floor plane moves from z = -0.4 m (under the pedestal) to z = 0;
+- the 1.05 m world cylinder (the pedestal) is removed: MJX's cylinder collisions give NaN
+  gradients of the contact distance w.r.t. `qpos`;
+- only the feet collide with the floor (5 geoms per foot). Leg-leg pairs are kept only with
+  `self_collision=True`; the other body geoms become visual-only. myo-sim's scene makes MJX
+  allocate 120 candidate contacts every step for about 5 real ones; this scene has 20;
+- the ellipsoid heel geoms become capsules of the same length and mean radius: MJX collides
+  ellipsoids through its general convex routine, whose gradients are not finite;
+- the four touch sensors (and MuJoCo's own muscle dynamics, unless asked for) are left to the
+  plant: sensors are dropped so that runs with contact disabled stay valid.
+"""
+
+import os
+import warnings
+
+import mujoco
+import numpy as np
+
+from ..io.osim import load_osim
+from ..muscle import make_mtu
+from ..plant import MJXPlant
+from .rajagopal2016 import rajagopal2016
+
+#: Foot collision geoms per side (myo-sim names without the `_r`/`_l` suffix).
+FOOT_GEOMS = ("foot_col1", "foot_col3", "foot_col4", "bofoot_col1", "bofoot_col2")
+
+#: Physics defaults for the muscle plant (see docs/plant.md for their effect on speed).
+TIMESTEP = 0.002  # [s], myoLeg's own
+SOLVER_ITERATIONS = 3  # Newton iterations, fixed (differentiable); MuJoCo C uses ~2 here
+LINESEARCH_ITERATIONS = 8  # MJX's default of 50 runs all 50 under vmap
+
+
+def _build_myolegs_spec() -> mujoco.MjSpec:
+    """myo-sim's composed `myolegs` model (torso scaffold + both legs, 80 muscles)."""
+    from myo_sim.build.compose import build_spec
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Attaching a spec with an empty prefix")
+        return build_spec("myolegs")
+
+
+def _foot_geom_names() -> set[str]:
+    return {f"{g}_{side}" for g in FOOT_GEOMS for side in ("r", "l")}
+
+
+def _ellipsoid_to_capsule(geom) -> None:
+    """Replace an ellipsoid by a capsule along its longest semi-axis (same length, mean radius)."""
+    size = np.asarray(geom.size, dtype=float)
+    axis = int(np.argmax(size))
+    radius = float(np.mean(np.delete(size, axis)))
+    # A capsule lies along its local z: rotate local z onto the ellipsoid's long axis.
+    turn = {0: [np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0],
+            1: [np.cos(np.pi / 4), -np.sin(np.pi / 4), 0.0, 0.0],
+            2: [1.0, 0.0, 0.0, 0.0]}[axis]
+    quat = np.zeros(4)
+    mujoco.mju_mulQuat(quat, np.asarray(geom.quat, dtype=float), np.asarray(turn))
+    geom.type = mujoco.mjtGeom.mjGEOM_CAPSULE
+    geom.size = [radius, max(size[axis] - radius, 1e-3), 0.0]
+    geom.quat = quat
+
+
+def _make_locomotion_scene(spec: mujoco.MjSpec, self_collision: bool) -> None:
+    """Edit myo-sim's scene in place into the differentiable locomotion scene (module docstring)."""
+    for geom in list(spec.worldbody.geoms):
+        if geom.type == mujoco.mjtGeom.mjGEOM_CYLINDER:
+            spec.delete(geom)
+    feet = _foot_geom_names()
+    missing = feet - {g.name for g in spec.geoms}
+    if missing:
+        raise ValueError(f"myo-sim's myoLeg lacks the foot geoms {sorted(missing)}")
+    for geom in spec.geoms:
+        if geom.name == "floor":
+            geom.contype, geom.conaffinity = 1, 1
+            geom.pos = [0.0, 0.0, 0.0]
+        elif geom.name in feet:
+            geom.contype, geom.conaffinity = 1, 0
+            if geom.type == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+                _ellipsoid_to_capsule(geom)
+        elif geom.contype or geom.conaffinity:
+            geom.contype, geom.conaffinity = 0, 0
+    for pair in list(spec.pairs):
+        if not self_collision:
+            spec.delete(pair)
+        else:
+            for name in (pair.geomname1, pair.geomname2):
+                geom = spec.geom(name)
+                if geom.type == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+                    _ellipsoid_to_capsule(geom)
+    for sensor in list(spec.sensors):
+        spec.delete(sensor)
+
+
+def myoleg_spec(*, self_collision: bool = False) -> mujoco.MjSpec:
+    """The myoLeg locomotion scene (see the module docstring); options not yet set."""
+    spec = _build_myolegs_spec()
+    _make_locomotion_scene(spec, self_collision)
+    return spec
+
+
+def myoleg_mjmodel(*, timestep: float = TIMESTEP, solver_iterations: int = SOLVER_ITERATIONS,
+                   linesearch_iterations: int = LINESEARCH_ITERATIONS,
+                   self_collision: bool = False, original_scene: bool = False) -> mujoco.MjModel:
+    """The compiled host `MjModel` of myoLeg with the plant's physics defaults.
+
+    Args:
+        timestep: physics step [s].
+        solver_iterations: constraint-solver iterations (MuJoCo C uses them as a maximum).
+        linesearch_iterations: line-search iterations per solver iteration.
+        self_collision: keep myo-sim's 26 leg-leg contact pairs.
+        original_scene: myo-sim's own scene (pedestal, all body geoms colliding, sensors),
+            for comparisons; not differentiable in MJX.
+    """
+    if timestep <= 0:
+        raise ValueError(f"`timestep` must be positive, got {timestep}")
+    spec = _build_myolegs_spec() if original_scene else myoleg_spec(self_collision=self_collision)
+    spec.option.timestep = timestep
+    spec.option.iterations = solver_iterations
+    spec.option.ls_iterations = linesearch_iterations
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Attaching a spec with an empty prefix")
+        return spec.compile()
+
+
+def satisfy_joint_equalities(mj_model: mujoco.MjModel, qpos) -> np.ndarray:
+    r"""`qpos` with every joint-equality-constrained joint set from its polynomial.
+
+    MuJoCo's joint equality holds $y - y_0 = \sum_k c_k (x - x_0)^k$ ($y_0, x_0$ from `qpos0`).
+    myoLeg couples its knee translations/rotations and the patella ("beta") joints to
+    `knee_angle_r/l` this way; a pose that violates them (myoLeg's own `qpos0` does, by up to
+    5 cm at the patella) puts the quadriceps paths far from OpenSim's (rectus femoris 18 cm).
+    """
+    qpos = np.array(qpos, dtype=float)
+    for e in range(mj_model.neq):
+        if mj_model.eq_type[e] != mujoco.mjtEq.mjEQ_JOINT or mj_model.eq_obj2id[e] < 0:
+            continue
+        follower = mj_model.jnt_qposadr[mj_model.eq_obj1id[e]]
+        leader = mj_model.jnt_qposadr[mj_model.eq_obj2id[e]]
+        x = qpos[leader] - mj_model.qpos0[leader]
+        coefficients = mj_model.eq_data[e, :5]
+        qpos[follower] = mj_model.qpos0[follower] + np.polyval(coefficients[::-1], x)
+    return qpos
+
+
+def standing_qpos(mj_model: mujoco.MjModel, *, penetration: float = 1e-3) -> np.ndarray:
+    """The reference pose with joint equalities satisfied, resting on the floor.
+
+    Lowered until the lowest foot geom sinks `penetration` [m] into the floor.
+    """
+    data = mujoco.MjData(mj_model)
+    data.qpos[:] = satisfy_joint_equalities(mj_model, mj_model.qpos0)
+    data.qpos[2] = 5.0  # high enough that no contact exists yet
+    mujoco.mj_kinematics(mj_model, data)
+    floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+    lowest = min(mujoco.mj_geomDistance(mj_model, data, geom, floor, 10.0, np.zeros(6))
+                 for geom in range(mj_model.ngeom)
+                 if geom != floor and mj_model.geom_contype[geom])
+    qpos = data.qpos.copy()
+    qpos[2] = 5.0 - lowest - penetration
+    return qpos
+
+
+def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file",
+           osim: str | os.PathLike | None = None, mujoco_muscles: bool = False,
+           **model_options) -> MJXPlant:
+    """The default plant: myoLeg with the Rajagopal 2016 muscle parameters.
+
+    Parameters are attached by actuator name from the built-in Rajagopal 2016 table, or
+    from `osim`; MuJoCo's own muscle gains (0.65-1.3 times Rajagopal's strengths) are not used
+    by the mskdiff formulations.
+
+    Args:
+        formulation: 'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012
+            with De Groote curves) or 'rigid'.
+        tendon_compliance: 'file' (Rajagopal: 46 elastic, 34 rigid tendons), 'all_elastic'
+            or 'all_rigid'.
+        osim: an OpenSim model to read the 80 muscles' parameters from instead.
+        mujoco_muscles: drive MuJoCo's own rigid-tendon muscles (for comparison).
+        **model_options: passed to `myoleg_mjmodel` (timestep, solver_iterations, ...).
+
+    Raises:
+        ValueError: actuators without parameters or parameters without actuators (both
+            listed), unknown formulation or compliance mode.
+    """
+    mj_model = myoleg_mjmodel(**model_options)
+    names = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, i)
+             for i in range(mj_model.nu)]
+    if osim is None:
+        params = rajagopal2016(names, tendon_compliance=tendon_compliance)
+    else:
+        params = load_osim(osim, names, tendon_compliance=tendon_compliance)
+    return MJXPlant.from_mjmodel(mj_model, make_mtu(params, formulation),
+                                 mujoco_muscles=mujoco_muscles)

@@ -1,0 +1,238 @@
+r"""The MJX plant: MuJoCo's rigid-tendon muscle actuation replaced by mskdiff's MTUs.
+
+One physics step (`MJXPlant.step`) runs MJX's public stages with the actuation swapped:
+
+1. `mjx.fwd_position` (kinematics, tendon paths, contacts, constraints, transmission);
+2. `mjx.fwd_velocity` (bias and passive forces);
+3. MTU actuation: the muscle ODE is advanced over the step by an integrator (sub-steps in a
+   `lax.scan`, all muscles in one vectorised update) with the MTU length extrapolated from the
+   actuators' tendon lengths and velocities; the tendon force $F$ of the advanced state gives
+   `qfrc_actuator` $= -J^\top F$ ($J$ the actuator moment arms, tension pulls);
+4. `mjx.fwd_acceleration`;
+5. the constraint solve: a fixed number of Newton iterations of `mjx.solve` (each one
+   iteration, warm-started by the last), under `lax.scan`, so reverse-mode autodiff works
+   (MJX's own solve runs a `while_loop` whenever more than one iteration is allowed);
+6. MuJoCo's integrator (`mjx.euler` or `mjx.implicit`, as the model says).
+"""
+
+import copy
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from jax import Array
+from mujoco import mjx
+
+from .._checks import check_shape
+from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler, hold
+from ..muscle.mtu import AbstractMTU, MTUOutputs
+from ..muscle.rigid import RigidState
+
+#: The default MTU integrator: semi-implicit Euler with 4 sub-steps per physics step.
+DEFAULT_INTEGRATOR = SemiImplicitEuler(4)
+
+
+class PlantState(eqx.Module):
+    """State of the plant: the skeleton as MJX holds it, and the muscle states.
+
+    `muscle` is the MTU formulation's state (activation; fibre length and velocity, or
+    normalised tendon force). With MuJoCo's own muscles it is a `RigidState` mirroring
+    `data.act`.
+    """
+
+    data: mjx.Data
+    muscle: eqx.Module
+
+
+def _muscle_actuator_ids(mj_model: mujoco.MjModel, names: tuple[str, ...]) -> np.ndarray:
+    """Indices of the actuators named `names`; unmatched names on either side raise."""
+    actuators = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, i)
+                 for i in range(mj_model.nu)]
+    missing_in_model = [n for n in names if n not in actuators]
+    without_parameters = [a for a in actuators if a not in names]
+    if missing_in_model or without_parameters:
+        raise ValueError(
+            "muscle parameters and the model's actuators do not match: "
+            f"no actuator for {missing_in_model}; no parameters for {without_parameters}")
+    ids = np.array([actuators.index(n) for n in names], dtype=np.int32)
+    not_tendon = [names[k] for k, i in enumerate(ids)
+                  if mj_model.actuator_trntype[i] != mujoco.mjtTrn.mjTRN_TENDON]
+    if not_tendon:
+        raise ValueError(f"actuators {not_tendon} are not tendon transmissions; "
+                         "a muscle needs a tendon path for its MTU length")
+    return ids
+
+
+def _actuator_moment(data: mjx.Data) -> Array:
+    """Actuator moment arms `(nu, nv)` [m]: d(actuator length)/d(qpos) in velocity space.
+
+    MJX keeps them in its JAX-backend data (`mjx.fwd_position` fills them in).
+    """
+    return data._impl.actuator_moment
+
+
+class MJXPlant(eqx.Module):
+    """An MJX model whose muscle actuators are driven by mskdiff MTUs.
+
+    Build it with `MJXPlant.from_mjmodel`. The MTU sub-stepping integrator is chosen per
+    call of `step` (like a Diffrax solver), not stored.
+    """
+
+    mjx_model: mjx.Model
+    mtu: AbstractMTU
+    actuator_ids: Array  # MuJoCo actuator of each muscle, in `mtu.params` order
+    solver_iterations: int = eqx.field(static=True)
+    mujoco_muscles: bool = eqx.field(static=True, default=False)
+
+    @classmethod
+    def from_mjmodel(cls, mj_model: mujoco.MjModel, mtu: AbstractMTU, *,
+                     mujoco_muscles: bool = False) -> "MJXPlant":
+        """Plant from a host model and an MTU model whose muscle names are the actuator names.
+
+        Args:
+            mj_model: the MuJoCo model; every actuator must be a muscle named in `mtu`, on a
+                tendon transmission. Its `opt.iterations` is the fixed number of Newton
+                iterations per step (>= 1).
+            mtu: the muscle model (parameters + formulation), e.g. `make_mtu(params, ...)`.
+            mujoco_muscles: actuate with MuJoCo's own rigid-tendon muscles instead (the
+                MuJoCo gains and curves), for comparison; `mtu` then only names them.
+
+        Raises:
+            ValueError: unmatched muscle/actuator names (both lists given), a non-tendon
+                transmission, a non-positive timestep or iteration count.
+        """
+        if not mj_model.opt.timestep > 0:
+            raise ValueError(f"the model's timestep must be > 0, got {mj_model.opt.timestep}")
+        if mj_model.opt.iterations < 1:
+            raise ValueError(f"the model's solver iterations must be >= 1, got "
+                             f"{mj_model.opt.iterations}")
+        if mj_model.opt.disableflags & mujoco.mjtDisableBit.mjDSBL_WARMSTART:
+            raise ValueError("the plant's constraint solve chains iterations through the "
+                             "warm start; enable it (remove the 'warmstart' disable flag)")
+        ids = _muscle_actuator_ids(mj_model, mtu.params.names)
+        one_iteration = _copy_with_one_solver_iteration(mj_model)
+        return cls(mjx.put_model(one_iteration), mtu, jnp.asarray(ids),
+                   int(mj_model.opt.iterations), mujoco_muscles)
+
+    @property
+    def dt(self) -> float:
+        """Physics timestep [s]."""
+        return float(self.mjx_model.opt.timestep)
+
+    @property
+    def n_muscles(self) -> int:
+        """Number of muscles."""
+        return self.mtu.n_muscles
+
+    @property
+    def muscle_names(self) -> tuple[str, ...]:
+        """Muscle (actuator) names, in the order of excitations and muscle states."""
+        return self.mtu.params.names
+
+    @eqx.filter_jit
+    def init(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
+        """State at a pose with every muscle in equilibrium at `activation`.
+
+        Args:
+            qpos: generalised positions, shape `(nq,)`.
+            qvel: generalised velocities, shape `(nv,)` (default zero).
+            activation: initial activation [-], scalar or `(n_muscles,)`.
+        """
+        m = self.mjx_model
+        qpos = jnp.asarray(qpos, dtype=float)
+        qvel = jnp.zeros(m.nv) if qvel is None else jnp.asarray(qvel, dtype=float)
+        check_shape("qpos", qpos, (m.nq,))
+        check_shape("qvel", qvel, (m.nv,))
+        data = mjx.make_data(m).replace(qpos=qpos, qvel=qvel)
+        data = mjx.fwd_velocity(m, mjx.fwd_position(m, data))
+        length, velocity, _ = self._mtu_kinematics(data)
+        activation = jnp.broadcast_to(jnp.asarray(activation, dtype=float), (self.n_muscles,))
+        if self.mujoco_muscles:
+            data = data.replace(act=data.act.at[self.actuator_ids].set(activation))
+            return PlantState(data, RigidState(activation))
+        return PlantState(data, self.mtu.init_state(length, velocity, activation))
+
+    def step(self, state: PlantState, excitation, *,
+             integrator: AbstractIntegrator = DEFAULT_INTEGRATOR) -> PlantState:
+        """Advance one physics step with muscle excitations in [0, 1] (clipped), shape `(n_muscles,)`."""
+        excitation = jnp.clip(jnp.asarray(excitation, dtype=float), 0.0, 1.0)
+        check_shape("excitation", excitation, (self.n_muscles,))
+        m = self.mjx_model
+        data = mjx.fwd_velocity(m, mjx.fwd_position(m, state.data))
+        if self.mujoco_muscles:
+            data = mjx.fwd_actuation(m, data.replace(ctrl=data.ctrl.at[self.actuator_ids].set(
+                excitation)))
+            muscle = state.muscle
+        else:
+            data, muscle = self._mtu_actuation(data, state.muscle, excitation, integrator)
+        data = self._solve_constraints(mjx.fwd_acceleration(m, data))
+        data = self._integrate(data)
+        if self.mujoco_muscles:
+            muscle = RigidState(data.act[self.actuator_ids])
+        return PlantState(data, muscle)
+
+    def tendon_force(self, state: PlantState) -> Array:
+        """Tendon forces [N] applied during the step that produced `state`."""
+        return -state.data.actuator_force[self.actuator_ids]
+
+    def mtu_length(self, state: PlantState) -> Array:
+        """MTU lengths [m] at which the last step evaluated the tendon forces (its end)."""
+        data = state.data
+        velocity = data._impl.actuator_velocity[self.actuator_ids]
+        return data.actuator_length[self.actuator_ids] + self.mjx_model.opt.timestep * velocity
+
+    def mtu_outputs(self, state: PlantState) -> MTUOutputs:
+        """The MTUs' forces and fibre kinematics as of the last step (mskdiff actuation only)."""
+        if self.mujoco_muscles:
+            raise ValueError("MuJoCo's own muscles have no mskdiff MTU outputs")
+        velocity = state.data._impl.actuator_velocity[self.actuator_ids]
+        return self.mtu.outputs(state.muscle, self.mtu_length(state), velocity)
+
+    def _mtu_kinematics(self, data: mjx.Data):
+        """MTU lengths [m], lengthening velocities [m/s] and moment arms `(n, nv)` [m]."""
+        moment = _actuator_moment(data)[self.actuator_ids]
+        return data.actuator_length[self.actuator_ids], moment @ data.qvel, moment
+
+    def _mtu_actuation(self, data, muscle, excitation, integrator):
+        """Advance the muscles over the step; set the actuator forces from the new state."""
+        length, velocity, moment = self._mtu_kinematics(data)
+        muscle = integrator.advance(self.mtu, muscle, hold(excitation, length, velocity),
+                                    self.mjx_model.opt.timestep)
+        force = self.mtu.tendon_force(muscle, length + self.mjx_model.opt.timestep * velocity,
+                                      velocity)
+        actuator_force = jnp.zeros(self.mjx_model.nu).at[self.actuator_ids].set(-force)
+        data = data.replace(qfrc_actuator=-moment.T @ force, actuator_force=actuator_force,
+                            act_dot=jnp.zeros_like(data.act_dot))
+        return data, muscle
+
+    def _solve_constraints(self, data: mjx.Data) -> mjx.Data:
+        """`solver_iterations` Newton iterations, each a one-iteration `mjx.solve`."""
+        m = self.mjx_model
+        if data._impl.efc_J.size == 0:
+            return data.replace(qacc=data.qacc_smooth)
+
+        def iteration(qacc, _):
+            return mjx.solve(m, data.replace(qacc_warmstart=qacc)).qacc, None
+
+        qacc, _ = jax.lax.scan(iteration, data.qacc_warmstart, None,
+                               length=self.solver_iterations - 1)
+        return mjx.solve(m, data.replace(qacc_warmstart=qacc))
+
+    def _integrate(self, data: mjx.Data) -> mjx.Data:
+        """MuJoCo's integrator named by the model (Euler or implicit-fast)."""
+        m = self.mjx_model
+        if m.opt.integrator == mjx.IntegratorType.EULER:
+            return mjx.euler(m, data)
+        if m.opt.integrator == mjx.IntegratorType.IMPLICITFAST:
+            return mjx.implicit(m, data)
+        raise ValueError(f"the plant supports the Euler and implicit-fast integrators, "
+                         f"got {m.opt.integrator}")
+
+
+def _copy_with_one_solver_iteration(mj_model: mujoco.MjModel) -> mujoco.MjModel:
+    """A copy of `mj_model` whose solver stops after one iteration (the plant chains them)."""
+    one_iteration = copy.deepcopy(mj_model)
+    one_iteration.opt.iterations = 1
+    return one_iteration
