@@ -15,10 +15,15 @@ def tree_random_like(key, tree, scale):
                                         for k, x, s in zip(keys, leaves, scales, strict=True)])
 
 
-def directional_derivatives(f, tree, *, key, eps=1e-6):
-    """(autodiff, central finite difference) of scalar `f` along a random relative direction."""
+def directional_derivatives(f, tree, *, key, eps=1e-6, grad=None):
+    """(autodiff, central finite difference) of scalar `f` along a random relative direction.
+
+    `grad`, if given, is the gradient of `f` at `tree` already computed (e.g. jitted).
+    """
     diff, static = eqx.partition(tree, eqx.is_inexact_array)
-    grad = eqx.filter_grad(lambda d: f(eqx.combine(d, static)))(diff)
+    if grad is None:
+        grad = eqx.filter_grad(lambda d: f(eqx.combine(d, static)))(diff)
+    grad = eqx.filter(grad, eqx.is_inexact_array)
     direction = tree_random_like(key, diff, diff)
     ad = sum(jnp.vdot(a, b) for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(direction),
                                             strict=True))

@@ -18,7 +18,7 @@ _TINY_LEG_XML = """
     <geom name="floor" type="plane" size="2 2 0.1"/>
     <body name="pelvis" pos="0 0 0.86">
       <joint name="height" type="slide" axis="0 0 1" damping="1"/>
-      <geom type="box" size="0.1 0.1 0.05" mass="10" contype="0" conaffinity="0"/>
+      <geom type="box" size="0.1 0.1 0.05" mass="40" contype="0" conaffinity="0"/>
       <site name="pelvis_front" pos="0.08 0 0.0"/>
       <site name="pelvis_back" pos="-0.08 0 0.0"/>
       <body name="thigh">
@@ -63,9 +63,17 @@ def tiny_leg_mjmodel() -> mujoco.MjModel:
     return mujoco.MjModel.from_xml_string(_TINY_LEG_XML)
 
 
+#: Pose (pelvis height, hip, knee) at which the muscles sit at optimal fibre length.
+TINY_LEG_REST_POSE = (0.0, 0.3, 0.6)
+
+
 def tiny_leg_parameters(*, tendon_compliance: str = "all_elastic") -> MuscleParameters:
-    """Parameters for the tiny leg's muscles: slack + optimal length near the resting path length."""
-    resting = tiny_leg_mtu_lengths()
+    """Parameters for the tiny leg's muscles: slack + optimal length = the path length at rest.
+
+    The rest pose is a crouch (`TINY_LEG_REST_POSE`), so a crouched leg is not driven by
+    stretched passive fibres.
+    """
+    resting = tiny_leg_mtu_lengths(np.asarray(TINY_LEG_REST_POSE))
     optimal_fiber_length = np.array([0.04, 0.04, 0.06, 0.1])
     pennation = np.array([0.0, 0.1, 0.2, 0.0])
     slack = resting - optimal_fiber_length * np.cos(pennation)

@@ -16,6 +16,7 @@ One physics step (`MJXPlant.step`) runs MJX's public stages with the actuation s
 """
 
 import copy
+import functools
 
 import equinox as eqx
 import jax
@@ -63,6 +64,17 @@ def _muscle_actuator_ids(mj_model: mujoco.MjModel, names: tuple[str, ...]) -> np
         raise ValueError(f"actuators {not_tendon} are not tendon transmissions; "
                          "a muscle needs a tendon path for its MTU length")
     return ids
+
+
+def _mjx_numpy_rules(method):
+    """Run `method` with NumPy rank promotion allowed: MJX relies on it (e.g. (3, 3) * (3,))."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with jax.numpy_rank_promotion("allow"):
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 def _actuator_moment(data: mjx.Data) -> Array:
@@ -132,6 +144,7 @@ class MJXPlant(eqx.Module):
         return self.mtu.params.names
 
     @eqx.filter_jit
+    @_mjx_numpy_rules
     def init(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
         """State at a pose with every muscle in equilibrium at `activation`.
 
@@ -154,6 +167,8 @@ class MJXPlant(eqx.Module):
             return PlantState(data, RigidState(activation))
         return PlantState(data, self.mtu.init_state(length, velocity, activation))
 
+    @eqx.filter_jit
+    @_mjx_numpy_rules
     def step(self, state: PlantState, excitation, *,
              integrator: AbstractIntegrator = DEFAULT_INTEGRATOR) -> PlantState:
         """Advance one physics step with muscle excitations in [0, 1] (clipped), shape `(n_muscles,)`."""

@@ -1,0 +1,204 @@
+"""The MJX plant on the tiny leg: the step's stages, rollouts, batching, errors, gradients."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import mujoco
+import numpy as np
+import pytest
+from helpers import directional_derivatives
+
+from mskdiff.integrate import SemiImplicitEuler
+from mskdiff.models import TINY_LEG_MUSCLES, tiny_leg_mjmodel, tiny_leg_parameters
+from mskdiff.muscle import make_mtu
+from mskdiff.plant import MJXPlant, NonFiniteStateError, check_trajectory, rollout
+
+
+def tiny_plant(formulation="tendon_force", **kwargs) -> MJXPlant:
+    return MJXPlant.from_mjmodel(tiny_leg_mjmodel(), make_mtu(tiny_leg_parameters(), formulation),
+                                 **kwargs)
+
+
+#: A crouched pose with the foot on the floor: pelvis height, hip, knee.
+CROUCH = np.array([-0.02, 0.3, 0.6])
+
+
+def crouch_qpos(hip=0.3, knee=0.6) -> np.ndarray:
+    """Hip and knee flexed, pelvis lowered until the foot just touches the floor."""
+    model = tiny_leg_mjmodel()
+    data = mujoco.MjData(model)
+    data.qpos[:] = [0.0, hip, knee]
+    mujoco.mj_kinematics(model, data)
+    foot = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "foot")
+    data.qpos[0] = -(data.geom_xpos[foot][2] - model.geom_size[foot][0]) - 1e-3
+    return data.qpos.copy()
+
+
+def test_construction_errors():
+    model = tiny_leg_mjmodel()
+    params = tiny_leg_parameters()
+    with pytest.raises(ValueError, match=r"no parameters for \['hamstring'\]"):
+        MJXPlant.from_mjmodel(model, make_mtu(params.select(TINY_LEG_MUSCLES[:3])))
+    renamed = dataclasses.replace(params, names=("hip_flexor", "hip_extensor", "knee_extensor",
+                                                 "biceps"))
+    with pytest.raises(ValueError, match=r"no actuator for \['biceps'\]"):
+        MJXPlant.from_mjmodel(model, make_mtu(renamed))
+    model.opt.timestep = -0.001
+    with pytest.raises(ValueError, match="timestep must be > 0"):
+        MJXPlant.from_mjmodel(model, make_mtu(params))
+
+
+def test_input_shape_errors():
+    plant = tiny_plant()
+    state = plant.init(crouch_qpos())
+    with pytest.raises(ValueError, match="excitation"):
+        plant.step(state, jnp.zeros(3))
+    with pytest.raises(ValueError, match="qpos"):
+        plant.init(np.zeros(5))
+    with pytest.raises(ValueError, match=r"\(T, 4\) or \(T, n_envs, 4\)"):
+        rollout(plant, state, jnp.zeros((10, 5)))
+    with pytest.raises(ValueError, match="leading env axis of 3"):
+        rollout(plant, state, jnp.zeros((10, 3, 4)))
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("formulation", ["tendon_force", "acceleration", "rigid"])
+def test_actuation_is_moment_arms_times_tendon_force(formulation):
+    """qfrc_actuator = -J^T F with J from MuJoCo C, F the plant's tendon forces."""
+    plant = tiny_plant(formulation)
+    qpos, qvel = crouch_qpos(), np.array([0.0, 0.5, -1.0])
+    state = plant.step(plant.init(qpos, qvel, activation=0.3), jnp.full(4, 0.5))
+    model = tiny_leg_mjmodel()
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = qpos, qvel
+    mujoco.mj_fwdPosition(model, data)
+    moment = np.zeros((model.nu, model.nv))
+    mujoco.mju_sparse2dense(moment, data.actuator_moment, data.moment_rownnz, data.moment_rowadr,
+                            data.moment_colind)
+    force = np.asarray(plant.tendon_force(state))
+    assert np.all(force > 0)
+    np.testing.assert_allclose(state.data.qfrc_actuator, -moment.T @ force, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.x64
+def test_mujoco_muscles_match_mujoco_c():
+    """With MuJoCo's own muscles the plant reproduces mj_step (same solver iterations)."""
+    plant = tiny_plant(mujoco_muscles=True)
+    model = tiny_leg_mjmodel()
+    model.opt.tolerance = 0.0  # C stops early at its tolerance; the plant always runs 3
+    data = mujoco.MjData(model)
+    data.qpos[:] = crouch_qpos()
+    excitation = np.array([0.2, 0.6, 0.8, 0.1])
+    state = plant.init(data.qpos, activation=0.0)
+    step = jax.jit(lambda s: plant.step(s, excitation))
+    data.ctrl[:] = excitation
+    for _ in range(50):
+        mujoco.mj_step(model, data)
+        state = step(state)
+    np.testing.assert_allclose(state.data.qpos, data.qpos, atol=1e-7)
+    np.testing.assert_allclose(state.data.act, data.act, atol=1e-9)
+
+
+@pytest.mark.x64
+def test_fixed_newton_iterations_reach_the_converged_constraint_solution():
+    """3 chained one-iteration solves land on MuJoCo C's converged accelerations in contact."""
+    plant = tiny_plant()
+    state = plant.init(crouch_qpos(), activation=0.2)
+    state = plant.step(state, jnp.full(4, 0.2))
+    model = tiny_leg_mjmodel()
+    model.opt.iterations, model.opt.tolerance = 100, 1e-14
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = state.data.qpos, state.data.qvel
+    mujoco.mj_fwdPosition(model, data)
+    mujoco.mj_fwdVelocity(model, data)
+    stepped = plant.step(state, jnp.full(4, 0.2))
+    data.qfrc_applied[:] = stepped.data.qfrc_actuator  # the plant's muscle forces
+    model.actuator_gainprm[:] = 0.0
+    model.actuator_biasprm[:] = 0.0
+    mujoco.mj_forward(model, data)
+    assert data.ncon >= 1
+    np.testing.assert_allclose(stepped.data.qacc, data.qacc, rtol=1e-6, atol=1e-6)
+
+
+def test_rollout_batch_equals_single_envs_and_checkpointing_changes_nothing():
+    plant = tiny_plant()
+    poses = np.stack([crouch_qpos(0.2, 0.5), crouch_qpos(0.4, 0.9)])
+    states = jax.vmap(plant.init)(jnp.asarray(poses))
+    excitations = jnp.stack([jnp.full((23, 4), 0.3), jnp.full((23, 4), 0.6)], axis=1)
+    _, batch = jax.jit(lambda s, e: rollout(plant, s, e))(states, excitations)
+    assert batch.qpos.shape == (23, 2, 3) and batch.tendon_force.shape == (23, 2, 4)
+    for env in range(2):
+        state = jax.tree.map(lambda x: x[env], states)  # noqa: B023
+        _, single = rollout(plant, state, excitations[:, env], checkpoint=False)
+        np.testing.assert_allclose(batch.qpos[:, env], single.qpos, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(batch.fiber_length[:, env], single.fiber_length, rtol=1e-5)
+    np.testing.assert_array_equal(batch.nonfinite_step, [-1, -1])
+
+
+def test_nonfinite_state_is_reported_with_env_and_step():
+    plant = tiny_plant()
+    states = jax.vmap(plant.init)(jnp.asarray(np.stack([crouch_qpos()] * 3)))
+    poisoned = states.data.qvel.at[1, 1].set(jnp.inf)
+    states = eqx.tree_at(lambda s: s.data.qvel, states, poisoned)
+    excitations = jnp.full((5, 3, 4), 0.2)
+    with pytest.raises(Exception, match=r"env 1 at step 0"):
+        jax.block_until_ready(jax.jit(lambda s, e: rollout(plant, s, e))(states, excitations))
+    _, trajectory = rollout(plant, states, excitations, throw=False)
+    np.testing.assert_array_equal(trajectory.nonfinite_step, [-1, 0, -1])
+    with pytest.raises(NonFiniteStateError, match="env 1 at step 0"):
+        check_trajectory(trajectory)
+
+
+@pytest.mark.x64
+def test_gradients_through_contact_rollout_match_finite_differences(getkey):
+    """d(loss)/d(excitations, initial pose, muscle parameters) over 30 steps in contact."""
+    plant = tiny_plant()
+    inputs = (0.05 + 0.3 * jr.uniform(getkey(), (30, 4)), jnp.asarray(crouch_qpos()),
+              plant.mtu.params)
+
+    @eqx.filter_jit
+    def loss(inputs):
+        excitations, qpos, params = inputs
+        model = eqx.tree_at(lambda p: p.mtu.params, plant, params)
+        final, trajectory = rollout(model, model.init(qpos, activation=0.2), excitations)
+        return jnp.sum(final.data.qpos ** 2) + 1e-3 * jnp.mean(trajectory.tendon_force)
+
+    excitations, qpos, _ = inputs
+    final, _ = rollout(plant, plant.init(qpos, activation=0.2), excitations)
+    assert float(final.data._impl.contact.dist.min()) < 0.0  # the foot is in contact at the end
+    grad = eqx.filter_jit(eqx.filter_grad(loss))(inputs)
+    for part in range(3):
+        only = lambda x: eqx.tree_at(lambda t: t[part], inputs, x)  # noqa: B023
+        for _ in range(3):
+            ad, fd = directional_derivatives(lambda x: loss(only(x)), inputs[part],  # noqa: B023
+                                             key=getkey(), eps=1e-6, grad=grad[part])
+            assert abs(ad - fd) <= 1e-3 * abs(fd), (part, ad, fd)
+
+
+@pytest.mark.x64
+def test_gradients_finite_over_random_poses(getkey):
+    plant = tiny_plant()
+    poses = jnp.asarray(np.stack([crouch_qpos(h, k) for h, k in np.random.default_rng(0).uniform(
+        [-0.5, 0.0], [1.0, 2.0], size=(20, 2))]))
+
+    def loss(excitations, qpos):
+        final, _ = rollout(plant, plant.init(qpos, activation=0.05), excitations, throw=False)
+        return jnp.sum(final.data.qpos ** 2)
+
+    excitations = jr.uniform(getkey(), (20, 30, 4))
+    grads = eqx.filter_jit(jax.vmap(jax.grad(loss, argnums=(0, 1))))(excitations, poses)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
+
+
+def test_sub_steps_converge():
+    """The elastic plant with 8 sub-steps is closer to 16 than 1 sub-step is."""
+    plant = tiny_plant()
+    state = plant.init(crouch_qpos(), activation=0.1)
+    excitations = jnp.full((40, 4), 0.7)
+    run = lambda n: rollout(plant, state, excitations, integrator=SemiImplicitEuler(n),
+                            checkpoint=False)[1].tendon_force
+    reference = run(16)
+    assert jnp.max(jnp.abs(run(8) - reference)) < jnp.max(jnp.abs(run(1) - reference))
