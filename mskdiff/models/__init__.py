@@ -1,6 +1,14 @@
 """Built-in models: myoLeg with the Rajagopal 2016 muscle parameters, and a tiny test leg."""
 
-from .myoleg import myoleg, myoleg_mjmodel, myoleg_spec, satisfy_joint_equalities, standing_qpos
+from .myoleg import (
+    myoleg,
+    myoleg_mjmodel,
+    myoleg_spec,
+    place_on_floor,
+    random_standing_qpos,
+    satisfy_joint_equalities,
+    standing_qpos,
+)
 from .rajagopal2016 import (
     RAJAGOPAL2016_MUSCLE_NAMES,
     rajagopal2016,
@@ -14,8 +22,10 @@ __all__ = [
     "myoleg",
     "myoleg_mjmodel",
     "myoleg_spec",
+    "place_on_floor",
     "rajagopal2016",
     "rajagopal2016_default_mtu_lengths",
+    "random_standing_qpos",
     "satisfy_joint_equalities",
     "standing_qpos",
     "tiny_leg_mjmodel",

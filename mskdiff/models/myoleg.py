@@ -148,22 +148,45 @@ def satisfy_joint_equalities(mj_model: mujoco.MjModel, qpos) -> np.ndarray:
     return qpos
 
 
-def standing_qpos(mj_model: mujoco.MjModel, *, penetration: float = 1e-3) -> np.ndarray:
-    """The reference pose with joint equalities satisfied, resting on the floor.
-
-    Lowered until the lowest foot geom sinks `penetration` [m] into the floor.
-    """
+def place_on_floor(mj_model: mujoco.MjModel, qpos, *, penetration: float = 1e-3) -> np.ndarray:
+    """`qpos` with the root height set so the lowest colliding geom sinks `penetration` [m] into the floor."""
     data = mujoco.MjData(mj_model)
-    data.qpos[:] = satisfy_joint_equalities(mj_model, mj_model.qpos0)
+    data.qpos[:] = qpos
     data.qpos[2] = 5.0  # high enough that no contact exists yet
     mujoco.mj_kinematics(mj_model, data)
     floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
     lowest = min(mujoco.mj_geomDistance(mj_model, data, geom, floor, 10.0, np.zeros(6))
                  for geom in range(mj_model.ngeom)
                  if geom != floor and mj_model.geom_contype[geom])
-    qpos = data.qpos.copy()
-    qpos[2] = 5.0 - lowest - penetration
-    return qpos
+    placed = data.qpos.copy()
+    placed[2] = 5.0 - lowest - penetration
+    return placed
+
+
+def standing_qpos(mj_model: mujoco.MjModel, *, penetration: float = 1e-3) -> np.ndarray:
+    """The reference pose with joint equalities satisfied, resting on the floor."""
+    return place_on_floor(mj_model, satisfy_joint_equalities(mj_model, mj_model.qpos0),
+                          penetration=penetration)
+
+
+def random_standing_qpos(mj_model: mujoco.MjModel, rng: np.random.Generator, *,
+                         spread: float = 0.15) -> np.ndarray:
+    """A random pose near standing, resting on the floor.
+
+    Each independent hinge moves uniformly by up to `spread` of its range (kept inside it);
+    joint equalities are then satisfied.
+    """
+    qpos = satisfy_joint_equalities(mj_model, mj_model.qpos0)
+    followers = {mj_model.eq_obj1id[e] for e in range(mj_model.neq)
+                 if mj_model.eq_type[e] == mujoco.mjtEq.mjEQ_JOINT}
+    for joint in range(mj_model.njnt):
+        if mj_model.jnt_type[joint] != mujoco.mjtJoint.mjJNT_HINGE or joint in followers:
+            continue
+        low, high = mj_model.jnt_range[joint] if mj_model.jnt_limited[joint] else (-1.0, 1.0)
+        adr = mj_model.jnt_qposadr[joint]
+        step = rng.uniform(-spread, spread) * (high - low)
+        qpos[adr] = np.clip(qpos[adr] + step, low, high)
+    return place_on_floor(mj_model, satisfy_joint_equalities(mj_model, qpos))
 
 
 def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file",

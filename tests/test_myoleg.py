@@ -1,0 +1,80 @@
+"""myoLeg as the default plant: the locomotion scene, parameter matching, a batched robustness run."""
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import mujoco
+import numpy as np
+import pytest
+
+from mskdiff.models import (
+    RAJAGOPAL2016_MUSCLE_NAMES,
+    myoleg,
+    myoleg_mjmodel,
+    rajagopal2016,
+    rajagopal2016_default_mtu_lengths,
+    random_standing_qpos,
+    standing_qpos,
+)
+from mskdiff.muscle import make_mtu
+from mskdiff.plant import MJXPlant, rollout
+
+
+@pytest.fixture(scope="module")
+def mj_model():
+    return myoleg_mjmodel()
+
+
+def test_locomotion_scene(mj_model):
+    """No pedestal, floor at z = 0, only the 10 foot geoms collide, no sensors, no pairs."""
+    types = [mj_model.geom_type[g] for g in range(mj_model.ngeom) if mj_model.geom_bodyid[g] == 0]
+    assert mujoco.mjtGeom.mjGEOM_CYLINDER not in types
+    floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+    assert mj_model.geom_pos[floor][2] == 0.0
+    colliding = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_GEOM, g)
+                 for g in range(mj_model.ngeom) if mj_model.geom_contype[g] and g != floor]
+    assert len(colliding) == 10 and all("foot" in n for n in colliding)
+    assert not any(mj_model.geom_type[mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, n)]
+                   == mujoco.mjtGeom.mjGEOM_ELLIPSOID for n in colliding)
+    assert mj_model.nsensor == 0 and mj_model.npair == 0 and mj_model.nu == 80
+
+
+def test_standing_pose_satisfies_the_knee_couplings_and_touches_the_floor(mj_model):
+    data = mujoco.MjData(mj_model)
+    data.qpos[:] = standing_qpos(mj_model)
+    mujoco.mj_forward(mj_model, data)
+    equality_rows = data.efc_type == mujoco.mjtConstraint.mjCNSTR_EQUALITY
+    assert np.max(np.abs(data.efc_pos[equality_rows])) < 1e-9
+    assert data.ncon >= 4 and min(data.contact.dist[:data.ncon]) < 0
+    # With the couplings held, myoLeg's MTU lengths at the reference pose are OpenSim's (< 1 cm).
+    params = rajagopal2016()
+    names = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, i) for i in range(80)]
+    np.testing.assert_allclose(data.actuator_length, rajagopal2016_default_mtu_lengths(names),
+                               atol=0.01)
+    assert set(names) == set(params.names)
+
+
+def test_unmatched_muscles_are_listed(mj_model):
+    params = rajagopal2016(RAJAGOPAL2016_MUSCLE_NAMES[:78])
+    with pytest.raises(ValueError, match=r"no parameters for \['vaslat_l', 'vasmed_l'\]"):
+        MJXPlant.from_mjmodel(mj_model, make_mtu(params))
+
+
+def test_negative_timestep_is_rejected():
+    with pytest.raises(ValueError, match="timestep"):
+        myoleg(timestep=-0.002)
+
+
+def test_batch_of_random_poses_and_excitations_stays_finite(mj_model):
+    """8 envs x 0.5 s, elastic tendons, random excitations and initial poses (the suite's
+    version of the 64 env x 10 s robustness script)."""
+    plant = myoleg()
+    rng = np.random.default_rng(0)
+    poses = np.stack([random_standing_qpos(mj_model, rng) for _ in range(8)])
+    states = jax.vmap(lambda q: plant.init(q, activation=0.05))(jnp.asarray(poses))
+    excitations = jr.uniform(jr.key(0), (250, 8, 80))
+    final, trajectory = jax.jit(lambda s, e: rollout(plant, s, e, checkpoint=False))(
+        states, excitations)
+    np.testing.assert_array_equal(trajectory.nonfinite_step, -1)
+    assert bool(jnp.all(jnp.isfinite(trajectory.tendon_force)))
+    assert bool(jnp.all(jnp.isfinite(final.data.qpos)))
