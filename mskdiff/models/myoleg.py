@@ -128,23 +128,48 @@ def myoleg_mjmodel(*, timestep: float = TIMESTEP, solver_iterations: int = SOLVE
         return spec.compile()
 
 
-def satisfy_joint_equalities(mj_model: mujoco.MjModel, qpos) -> np.ndarray:
-    r"""`qpos` with every joint-equality-constrained joint set from its polynomial.
+def joint_equalities(mj_model: mujoco.MjModel) -> list[tuple[int, int, np.ndarray]]:
+    """Active joint equalities as (follower, leader or -1, coefficients), leaders first."""
+    return _leaders_first([(int(mj_model.eq_obj1id[e]), int(mj_model.eq_obj2id[e]),
+             np.asarray(mj_model.eq_data[e, :5], dtype=float))
+            for e in range(mj_model.neq)
+            if mj_model.eq_type[e] == mujoco.mjtEq.mjEQ_JOINT and mj_model.eq_active0[e]])
 
-    MuJoCo's joint equality holds $y - y_0 = \sum_k c_k (x - x_0)^k$ ($y_0, x_0$ from `qpos0`).
-    myoLeg couples its knee translations/rotations and the patella ("beta") joints to
-    `knee_angle_r/l` this way; a pose that violates them (myoLeg's own `qpos0` does, by up to
-    5 cm at the patella) puts the quadriceps paths far from OpenSim's (rectus femoris 18 cm).
+
+def _leaders_first(equalities):
+    """Equalities ordered so that every leader joint is set before its followers."""
+    pending, done, ordered = list(equalities), set(), []
+    followers = {follower for follower, _, _ in equalities}
+    while pending:
+        ready = [eq for eq in pending if eq[1] < 0 or eq[1] not in followers or eq[1] in done]
+        if not ready:
+            raise ValueError("cyclic joint-equality constraints")
+        for eq in ready:
+            ordered.append(eq)
+            done.add(eq[0])
+            pending.remove(eq)
+    return ordered
+
+
+def satisfy_joint_equalities(mj_model: mujoco.MjModel, qpos) -> np.ndarray:
+    r"""`qpos` (shape `(nq,)` or `(n_frames, nq)`) with every joint-equality follower set from its polynomial.
+
+    MuJoCo's joint equality holds $y - y_0 = \sum_k c_k (x - x_0)^k$ ($y_0, x_0$ from `qpos0`; a
+    constant $y - y_0 = c_0$ without a leader). myoLeg couples its knee translations/rotations
+    and the patella ("beta") joints to `knee_angle_r/l` this way; a pose that violates them
+    (myoLeg's own `qpos0` does, by up to 5 cm at the patella) puts the quadriceps paths far from
+    OpenSim's (rectus femoris 18 cm).
     """
     qpos = np.array(qpos, dtype=float)
-    for e in range(mj_model.neq):
-        if mj_model.eq_type[e] != mujoco.mjtEq.mjEQ_JOINT or mj_model.eq_obj2id[e] < 0:
-            continue
-        follower = mj_model.jnt_qposadr[mj_model.eq_obj1id[e]]
-        leader = mj_model.jnt_qposadr[mj_model.eq_obj2id[e]]
-        x = qpos[leader] - mj_model.qpos0[leader]
-        coefficients = mj_model.eq_data[e, :5]
-        qpos[follower] = mj_model.qpos0[follower] + np.polyval(coefficients[::-1], x)
+    for follower, leader, coefficients in joint_equalities(mj_model):
+        follower_adr = mj_model.jnt_qposadr[follower]
+        if leader < 0:
+            offset = coefficients[0]
+        else:
+            leader_adr = mj_model.jnt_qposadr[leader]
+            x = qpos[..., leader_adr] - mj_model.qpos0[leader_adr]
+            offset = np.polynomial.polynomial.polyval(x, coefficients)
+        qpos[..., follower_adr] = mj_model.qpos0[follower_adr] + offset
     return qpos
 
 

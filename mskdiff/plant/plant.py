@@ -194,16 +194,18 @@ class MJXPlant(eqx.Module):
 
     def mtu_length(self, state: PlantState) -> Array:
         """MTU lengths [m] at which the last step evaluated the tendon forces (its end)."""
-        data = state.data
-        velocity = data._impl.actuator_velocity[self.actuator_ids]
-        return data.actuator_length[self.actuator_ids] + self.mjx_model.opt.timestep * velocity
+        return (state.data.actuator_length[self.actuator_ids]
+                + self.mjx_model.opt.timestep * self._mtu_velocity(state))
 
     def mtu_outputs(self, state: PlantState) -> MTUOutputs:
         """The MTUs' forces and fibre kinematics as of the last step (mskdiff actuation only)."""
         if self.mujoco_muscles:
             raise ValueError("MuJoCo's own muscles have no mskdiff MTU outputs")
-        velocity = state.data._impl.actuator_velocity[self.actuator_ids]
-        return self.mtu.outputs(state.muscle, self.mtu_length(state), velocity)
+        return self.mtu.outputs(state.muscle, self.mtu_length(state), self._mtu_velocity(state))
+
+    def _mtu_velocity(self, state: PlantState) -> Array:
+        """MTU lengthening velocities [m/s] used by the last step (MJX's actuator velocities)."""
+        return state.data._impl.actuator_velocity[self.actuator_ids]
 
     def _mtu_kinematics(self, data: mjx.Data):
         """MTU lengths [m], lengthening velocities [m/s] and moment arms `(n, nv)` [m]."""

@@ -33,6 +33,7 @@ import mujoco
 import numpy as np
 
 from ..io.reference import read_csv
+from ..models.myoleg import joint_equalities, satisfy_joint_equalities
 
 #: Bounds on the RMS difference over the trial's frames [m], per muscle (MTU length) and per
 #: muscle-coordinate pair (moment arm). The MTU-length bound is issue 3's; the moment-arm bound
@@ -190,31 +191,6 @@ def _rotation(axis: int, angle: np.ndarray) -> np.ndarray:
     return np.moveaxis(np.asarray(rows, dtype=float), (0, 1), (-2, -1))
 
 
-def _joint_equalities(mj_model: mujoco.MjModel) -> list[tuple[int, int, np.ndarray]]:
-    """Active joint equalities as (dependent joint, driving joint or -1, polynomial coefficients)."""
-    out = []
-    for e in range(mj_model.neq):
-        if int(mj_model.eq_type[e]) == int(mujoco.mjtEq.mjEQ_JOINT) and mj_model.eq_active0[e]:
-            out.append((int(mj_model.eq_obj1id[e]), int(mj_model.eq_obj2id[e]),
-                        np.asarray(mj_model.eq_data[e, :5], dtype=float)))
-    return out
-
-
-def _ordered(equalities):
-    """Equalities ordered so that every driving joint is set before its dependents."""
-    pending, done, ordered = list(equalities), set(), []
-    dependents = {dep for dep, _, _ in equalities}
-    while pending:
-        ready = [eq for eq in pending if eq[1] < 0 or eq[1] not in dependents or eq[1] in done]
-        if not ready:
-            raise ValueError("cyclic joint-equality constraints")
-        for eq in ready:
-            ordered.append(eq)
-            done.add(eq[0])
-            pending.remove(eq)
-    return ordered
-
-
 def qpos_from_coordinates(mj_model: mujoco.MjModel,
                           coordinates: Mapping[str, np.ndarray]) -> np.ndarray:
     """Map OpenSim coordinates onto the model's `qpos` (module docstring).
@@ -234,12 +210,7 @@ def qpos_from_coordinates(mj_model: mujoco.MjModel,
         name = mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, j)
         if name in values and _is_scalar_joint(mj_model, j):
             qpos[:, mj_model.jnt_qposadr[j]] = values[name]
-    for dependent, driver, coefficients in _ordered(_joint_equalities(mj_model)):
-        adr1 = mj_model.jnt_qposadr[dependent]
-        x = 0.0 if driver < 0 else qpos[:, mj_model.jnt_qposadr[driver]] - \
-            mj_model.qpos0[mj_model.jnt_qposadr[driver]]
-        qpos[:, adr1] = mj_model.qpos0[adr1] + np.polynomial.polynomial.polyval(
-            x, coefficients if driver >= 0 else coefficients[:1])
+    qpos = satisfy_joint_equalities(mj_model, qpos)
     _set_root(mj_model, qpos, values)
     return qpos
 
@@ -289,7 +260,7 @@ def coordinate_jacobian(mj_model: mujoco.MjModel, qpos: np.ndarray, coordinate: 
     qpos = np.atleast_2d(qpos)
     jac = np.zeros((len(qpos), mj_model.nv))
     jac[:, mj_model.jnt_dofadr[joint]] = 1.0
-    for dependent, driver, coefficients in _ordered(_joint_equalities(mj_model)):
+    for dependent, driver, coefficients in joint_equalities(mj_model):
         if driver < 0:
             continue
         x = qpos[:, mj_model.jnt_qposadr[driver]] - mj_model.qpos0[mj_model.jnt_qposadr[driver]]
@@ -473,7 +444,7 @@ def compare_trial(mj_model: mujoco.MjModel, ik_path, *, lengths_path=None, momen
     scalar = {mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(mj_model.njnt)
               if _is_scalar_joint(mj_model, j)}
     driven = {mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, d)
-              for d, _, _ in _joint_equalities(mj_model)}
+              for d, _, _ in joint_equalities(mj_model)}
     return GeometryComparison(
         trial=ik_path.name.removesuffix("_ik_coordinates.csv"), **fields, results=tuple(results),
         ignored_coordinates=tuple(sorted(set(coordinates) - scalar - set(PELVIS_COORDINATES))),
