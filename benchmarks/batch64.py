@@ -19,7 +19,9 @@ pinned to one core, so its intra-op pool has one thread, then give every thread 
 With one pool thread the LAPACK kernels never schedule chunks (they run inline) and nothing can
 wait on the pool. Alternatives: `sparse` (MJX's sparse mass matrix: `factor_m` and the damping
 factorisation become pure JAX, leaving one LAPACK Cholesky at a time) and `groups` (`lax.map`
-over groups of 16 envs, each batched Cholesky small enough to run inline).
+over groups of 16 envs, each batched Cholesky small enough to run inline). The library now does
+`groups` by default on CPU (`mskdiff.plant.vmap_envs`, used by `rollout` and `init_batch`); the
+other modes here force one `vmap` over all envs to show the mechanism.
 `--xla_cpu_multi_thread_eigen=false` and `jax_cpu_enable_async_dispatch=False` do not help: the
 pool handed to FFI kernels is the same either way.
 
@@ -51,7 +53,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: LAPACK kernel constants (jaxlib 0.10.2 `CholeskyFactorization::Kernel`, from its disassembly).
 LAPACK_PARALLEL_WORK = 200_000  # batch * n^3/3 at which a batch is spread over the pool
-GROUP = 16  # envs per group for `--workaround groups` (<= the split threshold for nv = 34)
 
 
 def lapack_split_batch(n: int, threads: int) -> int | None:
@@ -160,25 +161,19 @@ def _run_plant(args) -> None:
     integrator = SemiImplicitEuler(args.substeps)
     qpos = jnp.broadcast_to(jnp.asarray(standing_qpos(mj_model), dtype=float),
                             (args.envs, mj_model.nq))
-    state = jax.vmap(lambda q: plant.init(q, activation=0.05))(qpos)
-
-    def run_batch(plant, state, excitation):
-        final, trajectory = rollout(plant, state, excitation, integrator=integrator,
-                                    checkpoint=False, throw=False)
-        return final, trajectory.nonfinite_step, trajectory.tendon_force[-1]
+    # `groups` is the library's default (`mskdiff.plant.vmap_envs`); the other modes force one
+    # vmap over all envs, which is what deadlocks without a workaround.
+    env_group = None if args.workaround == "groups" else args.envs
+    if env_group is None:
+        state = plant.init_batch(qpos, activation=0.05)
+    else:
+        state = jax.vmap(lambda q: plant.init(q, activation=0.05))(qpos)
 
     def run(plant, state, excitation):
-        if args.workaround != "groups":
-            return run_batch(plant, state, excitation)
-        n_groups = args.envs // GROUP
-        grouped = lambda x: x.reshape(n_groups, GROUP, *x.shape[1:])
-        state_g = jax.tree.map(grouped, state)
-        excitation_g = excitation.reshape(excitation.shape[0], n_groups, GROUP, -1).swapaxes(0, 1)
-        out = jax.lax.map(lambda se: run_batch(plant, *se), (state_g, excitation_g))
-        return jax.tree.map(lambda x: x.reshape(args.envs, *x.shape[2:]), out)
+        final, trajectory = rollout(plant, state, excitation, integrator=integrator,
+                                    checkpoint=False, throw=False, env_group=env_group)
+        return final, trajectory.nonfinite_step, trajectory.tendon_force[-1]
 
-    if args.workaround == "groups" and args.envs % GROUP:
-        raise SystemExit(f"--workaround groups needs --envs divisible by {GROUP}")
     n_chunks = max(1, math.ceil(args.steps / args.chunk))
     excitations = lambda k: jr.uniform(jr.key(k), (args.chunk, args.envs, plant.n_muscles),
                                        maxval=args.max_excitation)

@@ -12,7 +12,13 @@ import pytest
 from mskdiff.integrate import SemiImplicitEuler
 from mskdiff.models import TINY_LEG_MUSCLES, tiny_leg_mjmodel, tiny_leg_parameters
 from mskdiff.muscle import make_mtu
-from mskdiff.plant import MJXPlant, NonFiniteStateError, check_trajectory, rollout
+from mskdiff.plant import (
+    MJXPlant,
+    NonFiniteStateError,
+    check_trajectory,
+    cpu_env_group_size,
+    rollout,
+)
 
 
 def tiny_plant(formulation="tendon_force", **kwargs) -> MJXPlant:
@@ -122,18 +128,27 @@ def test_fixed_newton_iterations_reach_the_converged_constraint_solution():
 
 
 def test_rollout_batch_equals_single_envs_and_checkpointing_changes_nothing():
+    """A batch of 3 envs in vmap groups of 2 (as on CPU above the deadlock threshold)."""
     plant = tiny_plant()
-    poses = np.stack([crouch_qpos(0.2, 0.5), crouch_qpos(0.4, 0.9)])
-    states = jax.vmap(plant.init)(jnp.asarray(poses))
-    excitations = jnp.stack([jnp.full((23, 4), 0.3), jnp.full((23, 4), 0.6)], axis=1)
-    _, batch = jax.jit(lambda s, e: rollout(plant, s, e))(states, excitations)
-    assert batch.qpos.shape == (23, 2, 3) and batch.tendon_force.shape == (23, 2, 4)
-    for env in range(2):
+    poses = np.stack([crouch_qpos(0.2, 0.5), crouch_qpos(0.4, 0.9), crouch_qpos(0.0, 0.3)])
+    states = plant.init_batch(poses)
+    excitations = jnp.stack([jnp.full((23, 4), a) for a in (0.3, 0.6, 0.1)], axis=1)
+    _, batch = jax.jit(lambda s, e: rollout(plant, s, e, env_group=2))(states, excitations)
+    assert batch.qpos.shape == (23, 3, 3) and batch.tendon_force.shape == (23, 3, 4)
+    for env in range(3):
         state = jax.tree.map(lambda x: x[env], states)  # noqa: B023
         _, single = rollout(plant, state, excitations[:, env], checkpoint=False)
         np.testing.assert_allclose(batch.qpos[:, env], single.qpos, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(batch.fiber_length[:, env], single.fiber_length, rtol=1e-5)
-    np.testing.assert_array_equal(batch.nonfinite_step, [-1, -1])
+    np.testing.assert_array_equal(batch.nonfinite_step, [-1, -1, -1])
+
+
+def test_cpu_env_groups_stay_below_the_lapack_split():
+    """jaxlib 0.10's CPU Cholesky splits a batch of n x n matrices over its thread pool (and
+    can deadlock) above ceil(2e5 / (n**3 // 3)) matrices: 16 for myoLeg's nv = 34."""
+    assert cpu_env_group_size(34) == 16
+    assert cpu_env_group_size(35) == 14
+    assert cpu_env_group_size(1) == 200_000
 
 
 def test_nonfinite_state_is_reported_with_env_and_step():

@@ -30,6 +30,7 @@ from .._checks import check_shape
 from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler, hold
 from ..muscle.mtu import AbstractMTU, MTUOutputs
 from ..muscle.rigid import RigidState
+from .batching import vmap_envs
 
 #: The default MTU integrator: semi-implicit Euler with 4 sub-steps per physics step.
 DEFAULT_INTEGRATOR = SemiImplicitEuler(4)
@@ -166,6 +167,18 @@ class MJXPlant(eqx.Module):
             data = data.replace(act=data.act.at[self.actuator_ids].set(activation))
             return PlantState(data, RigidState(activation))
         return PlantState(data, self.mtu.init_state(length, velocity, activation))
+
+    def init_batch(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
+        """`init` for a batch of envs: `qpos (n_envs, nq)`, `qvel (n_envs, nv)` (default zero).
+
+        Batched with `vmap_envs`, so large batches do not hit the CPU Cholesky deadlock.
+        """
+        qpos = jnp.asarray(qpos, dtype=float)
+        if qpos.ndim != 2:
+            raise ValueError(f"`qpos` must have shape (n_envs, {self.mjx_model.nq}), got {qpos.shape}")
+        qvel = jnp.zeros((qpos.shape[0], self.mjx_model.nv)) if qvel is None else qvel
+        init = lambda q, v: self.init(q, v, activation=activation)
+        return vmap_envs(init, self.mjx_model.nv)(qpos, jnp.asarray(qvel, dtype=float))
 
     @eqx.filter_jit
     @_mjx_numpy_rules

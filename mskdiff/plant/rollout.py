@@ -15,6 +15,7 @@ import numpy as np
 from jax import Array
 
 from ..integrate.integrators import AbstractIntegrator
+from .batching import vmap_envs
 from .plant import DEFAULT_INTEGRATOR, MJXPlant, PlantState
 
 
@@ -92,13 +93,13 @@ def _single_rollout(plant, state, excitations, integrator, segment_length, check
 def rollout(plant: MJXPlant, state: PlantState, excitations, *,
             integrator: AbstractIntegrator = DEFAULT_INTEGRATOR,
             checkpoint: bool = True, segment_length: int | None = None,
-            throw: bool = True) -> tuple[PlantState, PlantTrajectory]:
+            throw: bool = True, env_group: int | None = None) -> tuple[PlantState, PlantTrajectory]:
     """Step the plant once per row of `excitations`.
 
     Args:
         plant: the plant.
         state: initial state; for a batch, every leaf has a leading env axis
-            (e.g. `jax.vmap(plant.init)(qpos_batch)`).
+            (e.g. `plant.init_batch(qpos_batch)`).
         excitations: `(T, n_muscles)` for one env or `(T, n_envs, n_muscles)` for a batch.
         integrator: the MTU sub-stepping integrator.
         checkpoint: rematerialise steps for reverse mode (see the module docstring); it
@@ -106,6 +107,8 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
         segment_length: steps per checkpointed segment (default `ceil(sqrt(T))`).
         throw: raise `NonFiniteStateError` naming the env and step if a state goes
             non-finite (works under `jit`); with `False`, read `nonfinite_step` instead.
+        env_group: envs vectorised together in a batch (default: all, except on CPU, where
+            groups stay below a jaxlib deadlock threshold; see `vmap_envs`).
 
     Returns:
         `(final state, PlantTrajectory)`; the trajectory's axes are `(T, ...)` or
@@ -122,8 +125,9 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
     run = lambda s, e: _single_rollout(plant, s, e, integrator, segment_length, checkpoint)
     if excitations.ndim == 3:
         _check_batch(state, excitations.shape[1])
-        final, records, bad_step = jax.vmap(run, in_axes=(0, 1), out_axes=(0, 1, 0))(
-            state, excitations)
+        final, records, bad_step = vmap_envs(run, plant.mjx_model.nv, group_size=env_group)(
+            state, jnp.moveaxis(excitations, 1, 0))
+        records = jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), records)
     else:
         final, records, bad_step = run(state, excitations)
     if throw:

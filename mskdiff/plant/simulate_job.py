@@ -71,8 +71,8 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
     chunk = max(1, round(chunk_seconds / plant.dt))
     n_chunks = max(1, round(seconds / plant.dt / chunk))
     excitation = default_excitation(plant, n_chunks * chunk, n_envs, key=jr.key(seed))
-    state = jax.vmap(lambda q: plant.init(q, activation=0.05))(
-        jnp.broadcast_to(jnp.asarray(qpos, dtype=float), (n_envs, len(qpos))))
+    state = plant.init_batch(jnp.broadcast_to(jnp.asarray(qpos, dtype=float), (n_envs, len(qpos))),
+                             activation=0.05)
     run = jax.jit(lambda s, e: rollout(plant, s, e, integrator=SemiImplicitEuler(substeps),
                                        checkpoint=False))
     pieces, start = [], None
