@@ -26,17 +26,20 @@ def mj_model():
 
 
 def test_locomotion_scene(mj_model):
-    """No pedestal, floor at z = 0, only the 10 foot geoms collide, no sensors, no pairs."""
+    """No pedestal, floor at z = 0, the 27 collision geoms touch the floor (not each other) as
+    capsules, no sensors, no pairs; `body_contact=False` leaves the 10 foot geoms."""
     types = [mj_model.geom_type[g] for g in range(mj_model.ngeom) if mj_model.geom_bodyid[g] == 0]
     assert mujoco.mjtGeom.mjGEOM_CYLINDER not in types
     floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
     assert mj_model.geom_pos[floor][2] == 0.0
-    colliding = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_GEOM, g)
-                 for g in range(mj_model.ngeom) if mj_model.geom_contype[g] and g != floor]
-    assert len(colliding) == 10 and all("foot" in n for n in colliding)
-    assert not any(mj_model.geom_type[mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, n)]
-                   == mujoco.mjtGeom.mjGEOM_ELLIPSOID for n in colliding)
+    colliding = [g for g in range(mj_model.ngeom) if mj_model.geom_contype[g] and g != floor]
+    assert len(colliding) == 27 and not any(mj_model.geom_conaffinity[colliding])
+    assert mujoco.mjtGeom.mjGEOM_ELLIPSOID not in {mj_model.geom_type[g] for g in colliding}
     assert mj_model.nsensor == 0 and mj_model.npair == 0 and mj_model.nu == 80
+    feet_only = myoleg_mjmodel(body_contact=False)
+    names = [mujoco.mj_id2name(feet_only, mujoco.mjtObj.mjOBJ_GEOM, g)
+             for g in range(feet_only.ngeom) if feet_only.geom_contype[g] and g != floor]
+    assert len(names) == 10 and all("foot" in n for n in names)
 
 
 def test_standing_pose_satisfies_the_knee_couplings_and_touches_the_floor(mj_model):
@@ -71,7 +74,7 @@ def test_batch_of_random_poses_and_excitations_stays_finite(mj_model):
     plant = myoleg()
     rng = np.random.default_rng(0)
     poses = np.stack([random_standing_qpos(mj_model, rng) for _ in range(8)])
-    states = jax.vmap(lambda q: plant.init(q, activation=0.05))(jnp.asarray(poses))
+    states = plant.init_batch(poses, activation=0.05)
     excitations = jr.uniform(jr.key(0), (250, 8, 80))
     final, trajectory = jax.jit(lambda s, e: rollout(plant, s, e, checkpoint=False))(
         states, excitations)

@@ -1,6 +1,7 @@
 """Built-in models: myoLeg with the Rajagopal 2016 muscle parameters, and a tiny test leg."""
 
 from .myoleg import (
+    crouch_qpos,
     myoleg,
     myoleg_mjmodel,
     myoleg_spec,
@@ -19,6 +20,7 @@ from .tiny import TINY_LEG_MUSCLES, tiny_leg_mjmodel, tiny_leg_mtu_lengths, tiny
 __all__ = [
     "RAJAGOPAL2016_MUSCLE_NAMES",
     "TINY_LEG_MUSCLES",
+    "crouch_qpos",
     "myoleg",
     "myoleg_mjmodel",
     "myoleg_spec",

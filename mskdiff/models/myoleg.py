@@ -8,11 +8,14 @@ scene is not differentiable in MJX and wastes contact slots:
 - the floor plane moves from z = -0.4 m (under the pedestal) to z = 0;
 - the 1.05 m world cylinder (the pedestal) is removed: MJX's cylinder collisions give NaN
   gradients of the contact distance w.r.t. `qpos`;
-- only the feet collide with the floor (5 geoms per foot). Leg-leg pairs are kept only with
-  `self_collision=True`; the other body geoms become visual-only. myo-sim's scene makes MJX
-  allocate 120 candidate contacts every step for about 5 real ones; this scene has 20;
-- the ellipsoid heel geoms become capsules of the same length and mean radius: MJX collides
-  ellipsoids through its general convex routine, whose gradients are not finite;
+- myo-sim's 27 collision geoms (5 per foot; torso, head, pelvis, thighs, shanks) collide with
+  the floor only, not with each other: leg-leg pairs are kept only with `self_collision=True`.
+  myo-sim's scene makes MJX allocate 120 candidate contacts every step for about 5 real ones;
+  this scene has 54 (20 with `body_contact=False`, feet only: 1.4x faster per step, but a
+  fallen body then sinks through the floor);
+- the ellipsoid geoms (heels, pelvis, thorax, head) become capsules of the same length and
+  mean radius: MJX collides ellipsoids through its general convex routine, whose gradients are
+  not finite;
 - the four touch sensors (and MuJoCo's own muscle dynamics, unless asked for) are left to the
   plant: sensors are dropped so that runs with contact disabled stay valid.
 """
@@ -35,6 +38,7 @@ FOOT_GEOMS = ("foot_col1", "foot_col3", "foot_col4", "bofoot_col1", "bofoot_col2
 TIMESTEP = 0.002  # [s], myoLeg's own
 SOLVER_ITERATIONS = 3  # Newton iterations, fixed (differentiable); MuJoCo C uses ~2 here
 LINESEARCH_ITERATIONS = 8  # MJX's default of 50 runs all 50 under vmap
+BODY_CONTACT = True  # torso, pelvis, thighs and shanks touch the floor too
 
 
 def _build_myolegs_spec() -> mujoco.MjSpec:
@@ -66,7 +70,7 @@ def _ellipsoid_to_capsule(geom) -> None:
     geom.quat = quat
 
 
-def _make_locomotion_scene(spec: mujoco.MjSpec, self_collision: bool) -> None:
+def _make_locomotion_scene(spec: mujoco.MjSpec, self_collision: bool, body_contact: bool) -> None:
     """Edit myo-sim's scene in place into the differentiable locomotion scene (module docstring)."""
     for geom in list(spec.worldbody.geoms):
         if geom.type == mujoco.mjtGeom.mjGEOM_CYLINDER:
@@ -83,6 +87,10 @@ def _make_locomotion_scene(spec: mujoco.MjSpec, self_collision: bool) -> None:
             geom.contype, geom.conaffinity = 1, 0
             if geom.type == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
                 _ellipsoid_to_capsule(geom)
+        elif (geom.contype or geom.conaffinity) and body_contact:
+            geom.contype, geom.conaffinity = 1, 0  # the floor only, not each other
+            if geom.type == mujoco.mjtGeom.mjGEOM_ELLIPSOID:
+                _ellipsoid_to_capsule(geom)
         elif geom.contype or geom.conaffinity:
             geom.contype, geom.conaffinity = 0, 0
     for pair in list(spec.pairs):
@@ -97,16 +105,17 @@ def _make_locomotion_scene(spec: mujoco.MjSpec, self_collision: bool) -> None:
         spec.delete(sensor)
 
 
-def myoleg_spec(*, self_collision: bool = False) -> mujoco.MjSpec:
+def myoleg_spec(*, self_collision: bool = False, body_contact: bool = BODY_CONTACT) -> mujoco.MjSpec:
     """The myoLeg locomotion scene (see the module docstring); options not yet set."""
     spec = _build_myolegs_spec()
-    _make_locomotion_scene(spec, self_collision)
+    _make_locomotion_scene(spec, self_collision, body_contact)
     return spec
 
 
 def myoleg_mjmodel(*, timestep: float = TIMESTEP, solver_iterations: int = SOLVER_ITERATIONS,
                    linesearch_iterations: int = LINESEARCH_ITERATIONS,
-                   self_collision: bool = False, original_scene: bool = False) -> mujoco.MjModel:
+                   self_collision: bool = False, body_contact: bool = BODY_CONTACT,
+                   original_scene: bool = False) -> mujoco.MjModel:
     """The compiled host `MjModel` of myoLeg with the plant's physics defaults.
 
     Args:
@@ -114,12 +123,16 @@ def myoleg_mjmodel(*, timestep: float = TIMESTEP, solver_iterations: int = SOLVE
         solver_iterations: constraint-solver iterations (MuJoCo C uses them as a maximum).
         linesearch_iterations: line-search iterations per solver iteration.
         self_collision: keep myo-sim's 26 leg-leg contact pairs.
+        body_contact: let myo-sim's 17 torso, head, pelvis, thigh and shank collision geoms
+            touch the floor (not each other), so that a fallen body lies on it; with `False`
+            only the feet collide and everything else passes through the floor.
         original_scene: myo-sim's own scene (pedestal, all body geoms colliding, sensors),
             for comparisons; not differentiable in MJX.
     """
     if timestep <= 0:
         raise ValueError(f"`timestep` must be positive, got {timestep}")
-    spec = _build_myolegs_spec() if original_scene else myoleg_spec(self_collision=self_collision)
+    spec = (_build_myolegs_spec() if original_scene
+            else myoleg_spec(self_collision=self_collision, body_contact=body_contact))
     spec.option.timestep = timestep
     spec.option.iterations = solver_iterations
     spec.option.ls_iterations = linesearch_iterations
@@ -191,6 +204,23 @@ def place_on_floor(mj_model: mujoco.MjModel, qpos, *, penetration: float = 1e-3)
 def standing_qpos(mj_model: mujoco.MjModel, *, penetration: float = 1e-3) -> np.ndarray:
     """The reference pose with joint equalities satisfied, resting on the floor."""
     return place_on_floor(mj_model, satisfy_joint_equalities(mj_model, mj_model.qpos0),
+                          penetration=penetration)
+
+
+def crouch_qpos(mj_model: mujoco.MjModel, *, hip: float = 0.2, knee: float = 0.35,
+                ankle: float = 0.15, penetration: float = 1e-3) -> np.ndarray:
+    """Both legs flexed (hip, knee, ankle dorsiflexion [rad]), resting on the floor.
+
+    Unlike `standing_qpos` (knees straight, exactly at their joint limit, where MuJoCo's limit
+    constraints switch on and a rollout loss jumps), no joint is at a limit here, so gradients
+    with respect to the pose are two-sided.
+    """
+    qpos = mj_model.qpos0.copy()
+    for side in ("r", "l"):
+        for joint, angle in (("hip_flexion", hip), ("knee_angle", knee), ("ankle_angle", ankle)):
+            qpos[mj_model.jnt_qposadr[mujoco.mj_name2id(
+                mj_model, mujoco.mjtObj.mjOBJ_JOINT, f"{joint}_{side}")]] = angle
+    return place_on_floor(mj_model, satisfy_joint_equalities(mj_model, qpos),
                           penetration=penetration)
 
 
