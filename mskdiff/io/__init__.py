@@ -1,6 +1,7 @@
 """Reading OpenSim models and reference data."""
 
 from .osim import load_osim
+from .osim_write import write_osim_parameters
 from .reference import (
     IsolatedMTUCase,
     find_isolated_mtu_cases,
@@ -16,4 +17,5 @@ __all__ = [
     "parameters_from_table",
     "read_csv",
     "time_function",
+    "write_osim_parameters",
 ]
