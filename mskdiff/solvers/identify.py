@@ -1,0 +1,434 @@
+r"""Parameter identification: fit muscle parameters to measured or simulated behaviour.
+
+The free parameters $p$ (a chosen subset of `MuscleParameters` fields, per muscle or shared by
+all muscles) live in a box $[p_\mathrm{lo}, p_\mathrm{hi}]$ through the smooth map
+$p = p_\mathrm{lo} + (p_\mathrm{hi} - p_\mathrm{lo})\,\sigma(z)$, so the optimiser works on an
+unconstrained $z$. The residuals are, for every experiment and every quantity $q$ it observes,
+
+$$r_q = w_q\,(\hat y_q(p) - y_q) / s_q,$$
+
+with $\hat y_q$ the model's prediction (a simulation through `jax`, differentiated exactly),
+$s_q$ the per-muscle range of the data (so quantities of different units are comparable) and
+$w_q$ a user weight; an optional prior adds $\lambda\,(p - p_0)/p_0$. Levenberg-Marquardt from
+optimistix solves the least-squares problem with forward-mode Jacobians: optimistix (with lineax)
+is maintained with Diffrax and already a dependency, whereas jaxopt is unmaintained.
+
+Uncertainty is the Gauss-Newton estimate at the solution, in physical units:
+$\mathrm{Cov}(p) = \hat\sigma^2 (J^\top J)^{-1}$ with $J = \partial r/\partial p$ and
+$\hat\sigma^2 = \lVert r\rVert^2 / (m - n)$ (data residuals only), giving standard errors,
+95 % intervals ($\pm 1.96$ SE) and correlations.
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jax import Array
+
+from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler
+from ..integrate.simulate import simulate
+from ..muscle.mtu import AbstractMTU, MTUOutputs
+from ..muscle.parameters import PARAMETER_FIELDS
+
+#: Quantities a residual can use: `MTUOutputs` fields, plus `activation`.
+OBSERVABLES = (*MTUOutputs.__dataclass_fields__, "activation")
+#: Default box for a free parameter, relative to its starting value.
+DEFAULT_BOUNDS = (0.5, 1.5)
+
+
+class AbstractExperiment(eqx.Module):
+    """Data for the muscles of one MTU model and how to predict it from the model."""
+
+    targets: dict[str, Array]  # quantity -> measured values, shape (n_samples, n_muscles)
+
+    def predict(self, mtu: AbstractMTU) -> dict[str, Array]:
+        """The model's values of every target quantity (same shapes as `targets`)."""
+        raise NotImplementedError
+
+
+class TimeSeriesExperiment(AbstractExperiment):
+    """A simulation from equilibrium at `times[0]`, driven by excitation and MTU length.
+
+    `drive(t) -> (excitation, mtu_length [m], mtu_velocity [m/s])`, each `(n_muscles,)`;
+    targets are sampled at `times` [s].
+    """
+
+    times: Array
+    drive: Callable
+    initial_activation: Array
+    integrator: AbstractIntegrator = SemiImplicitEuler(4)
+
+    def predict(self, mtu: AbstractMTU) -> dict[str, Array]:
+        """Simulate from equilibrium and sample the target quantities at `times`."""
+        _, length, velocity = self.drive(self.times[0])
+        state0 = mtu.init_state(length, velocity, self.initial_activation)
+        trajectory = simulate(mtu, state0, self.times, self.drive, integrator=self.integrator)
+        return {q: _observable(trajectory.outputs, trajectory.states, q) for q in self.targets}
+
+
+class EquilibriumExperiment(AbstractExperiment):
+    """Static equilibria of the muscles.
+
+    Each sample is a muscle in equilibrium at an MTU length [m], lengthening velocity [m/s]
+    and activation; all three have shape `(n_samples, n_muscles)`.
+    """
+
+    mtu_length: Array
+    mtu_velocity: Array
+    activation: Array
+
+    def predict(self, mtu: AbstractMTU) -> dict[str, Array]:
+        """The target quantities at each sample's equilibrium."""
+
+        def one(length, velocity, activation):
+            state = mtu.init_state(length, velocity, activation)
+            return mtu.outputs(state, length, velocity), state
+
+        outputs, states = jax.vmap(one)(self.mtu_length, self.mtu_velocity, self.activation)
+        return {q: _observable(outputs, states, q) for q in self.targets}
+
+
+def _observable(outputs: MTUOutputs, states, quantity: str) -> Array:
+    return states.activation if quantity == "activation" else getattr(outputs, quantity)
+
+
+@dataclasses.dataclass(frozen=True)
+class FreeParameters:
+    """Which parameters to fit.
+
+    Args:
+        fields: `MuscleParameters` field names (OpenSim spelling).
+        shared: the subset of `fields` fitted as one value for all muscles.
+        bounds: per field, `(lower, upper)` as factors of the starting value
+            (default `DEFAULT_BOUNDS`).
+    """
+
+    fields: tuple[str, ...]
+    shared: tuple[str, ...] = ()
+    bounds: Mapping[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "fields", tuple(self.fields))
+        object.__setattr__(self, "shared", tuple(self.shared))
+        unknown = [f for f in (*self.fields, *self.bounds) if f not in PARAMETER_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown parameter fields {unknown}; known: {list(PARAMETER_FIELDS)}")
+        if not self.fields:
+            raise ValueError("no free parameters given")
+        if len(set(self.fields)) != len(self.fields):
+            raise ValueError(f"duplicate free parameters in {list(self.fields)}")
+        stray = [f for f in (*self.shared, *self.bounds) if f not in self.fields]
+        if stray:
+            raise ValueError(f"{stray} are shared or bounded but not free")
+        for field, (low, high) in self.bounds.items():
+            if not 0 <= low < 1 < high:
+                raise ValueError(f"bounds of {field!r} must satisfy 0 <= lower < 1 < upper "
+                                 f"(factors of the start), got {(low, high)}")
+
+    def factors(self, field: str) -> tuple[float, float]:
+        """`(lower, upper)` bound factors of `field`."""
+        return self.bounds.get(field, DEFAULT_BOUNDS)
+
+
+class FitResult(eqx.Module):
+    """What `fit` found. Values per field have shape `(n_muscles,)` (shared fields repeat)."""
+
+    names: tuple[str, ...]
+    fields: tuple[str, ...]
+    initial: dict[str, np.ndarray]
+    fitted: dict[str, np.ndarray]
+    standard_error: dict[str, np.ndarray]
+    covariance: np.ndarray  # over the flat free vector (`flat_labels` order)
+    correlation: np.ndarray
+    flat_labels: tuple[str, ...]  # "field" (shared) or "field[muscle]"
+    cost_history: np.ndarray  # 0.5 * sum of squared residuals at every evaluated point
+    residual_rms: dict[str, float]  # final RMS of (prediction - data) per quantity, data units
+    n_steps: int
+    converged: bool
+
+    def interval95(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """95 % confidence interval (Gauss-Newton, normal approximation) of a field."""
+        half = 1.959963984540054 * self.standard_error[field]
+        return self.fitted[field] - half, self.fitted[field] + half
+
+    def summary(self) -> str:
+        """A plain-text table: fitted, initial and standard error per muscle and field."""
+        rows = [f"{'muscle':<16}{'field':<32}{'initial':>14}{'fitted':>14}{'std error':>12}"]
+        for field in self.fields:
+            for k, name in enumerate(self.names):
+                rows.append(f"{name:<16}{field:<32}{self.initial[field][k]:>14.6g}"
+                             f"{self.fitted[field][k]:>14.6g}{self.standard_error[field][k]:>12.2g}")
+        rows.append("final RMS residual: " + ", ".join(
+            f"{q} {v:.3g}" for q, v in self.residual_rms.items()))
+        return "\n".join(rows)
+
+
+def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeParameters, *,
+        weights: Mapping[str, float] | None = None, prior_weight: float = 0.0,
+        max_steps: int = 100, rtol: float = 1e-10, atol: float = 1e-10,
+        progress: bool = True) -> FitResult:
+    """Fit the free parameters of `mtu` to the experiments by Levenberg-Marquardt.
+
+    Args:
+        mtu: the muscle model at the starting parameters (formulation + parameters).
+        experiments: data for the model's muscles (all muscles in each experiment).
+        free: which parameters to fit, shared or per muscle, and their bounds.
+        weights: per quantity (default 1).
+        prior_weight: weight of the relative deviation from the starting values.
+        max_steps: Levenberg-Marquardt iteration limit.
+        rtol: optimistix's relative convergence tolerance (on the step and the cost).
+        atol: optimistix's absolute convergence tolerance.
+        progress: show a progress bar of evaluated points.
+
+    Repeated fits with the same model structure, drives and data shapes reuse one compiled
+    solve (e.g. a noise study over seeds).
+    """
+    experiments = tuple(experiments)
+    _check_experiments(experiments, mtu.n_muscles)
+    problem = _Problem(
+        mtu=mtu, experiments=experiments,
+        scales=tuple({q: _data_scale(y) for q, y in e.targets.items()} for e in experiments),
+        packing=_Packing.create(free, mtu), weights=tuple(sorted((weights or {}).items())),
+        prior_weight=float(prior_weight))
+    recorder = _Recorder(progress, max_steps)
+    with recorder:
+        solution = _solve(problem, problem.packing.z0, rtol, atol, max_steps)
+    values = problem.packing.to_values(solution.value)
+    r, jacobian, rms = jax.tree.map(np.asarray, _at_solution(problem, values))
+    covariance = _gauss_newton_covariance(jacobian, r)
+    packing = problem.packing
+    return FitResult(
+        names=mtu.params.names, fields=free.fields,
+        initial={f: np.asarray(v) for f, v in packing.unpack(packing.start).items()},
+        fitted={f: np.asarray(v) for f, v in packing.unpack(values).items()},
+        standard_error={f: np.asarray(v) for f, v in packing.unpack(
+            jnp.sqrt(jnp.asarray(np.clip(np.diag(covariance), 0.0, None)))).items()},
+        covariance=covariance, correlation=_correlation(covariance),
+        flat_labels=packing.labels(mtu.params.names), cost_history=np.asarray(recorder.costs),
+        residual_rms={q: float(v) for q, v in rms.items()},
+        n_steps=int(solution.stats["num_steps"]),
+        converged=bool(solution.result == optx.RESULTS.successful))
+
+
+class _Packing(eqx.Module):
+    """Flat free vector <-> per-field values; the bounded (sigmoid) reparametrisation."""
+
+    start: Array
+    low: Array
+    high: Array
+    fields: tuple[str, ...] = eqx.field(static=True)
+    shared: tuple[str, ...] = eqx.field(static=True)
+    n_muscles: int = eqx.field(static=True)
+
+    @classmethod
+    def create(cls, free: FreeParameters, mtu: AbstractMTU) -> "_Packing":
+        start = [jnp.asarray(getattr(mtu.params, f), dtype=float) for f in free.fields]
+        start = jnp.concatenate([jnp.atleast_1d(jnp.mean(x)) if f in free.shared else x
+                                 for f, x in zip(free.fields, start, strict=True)])
+        sizes = [1 if f in free.shared else mtu.n_muscles for f in free.fields]
+        factors = jnp.asarray(np.repeat([free.factors(f) for f in free.fields], sizes, axis=0))
+        return cls(start, start * factors[:, 0], start * factors[:, 1], free.fields, free.shared,
+                   mtu.n_muscles)
+
+    @property
+    def sizes(self) -> list[int]:
+        return [1 if f in self.shared else self.n_muscles for f in self.fields]
+
+    @property
+    def z0(self) -> Array:
+        fraction = (self.start - self.low) / (self.high - self.low)
+        return jnp.log(fraction) - jnp.log1p(-fraction)
+
+    def to_values(self, z: Array) -> Array:
+        return self.low + (self.high - self.low) * jax.nn.sigmoid(z)
+
+    def unpack(self, flat: Array) -> dict[str, Array]:
+        pieces = jnp.split(flat, np.cumsum(self.sizes)[:-1])
+        return {f: jnp.broadcast_to(p, (self.n_muscles,))
+                for f, p in zip(self.fields, pieces, strict=True)}
+
+    def apply(self, mtu: AbstractMTU, flat: Array) -> AbstractMTU:
+        values = self.unpack(flat)
+        return eqx.tree_at(lambda m: [getattr(m.params, f) for f in self.fields], mtu,
+                           [values[f] for f in self.fields])
+
+    @property
+    def colour(self) -> np.ndarray:
+        """Field index of every entry of the flat vector."""
+        return np.repeat(np.arange(len(self.fields)), self.sizes)
+
+    @property
+    def muscle(self) -> np.ndarray:
+        """Muscle index of every entry of the flat vector (-1 for a shared field)."""
+        return np.concatenate([np.full(1, -1) if f in self.shared else np.arange(self.n_muscles)
+                               for f in self.fields])
+
+    def labels(self, names: Sequence[str]) -> tuple[str, ...]:
+        return tuple(f if f in self.shared else f"{f}[{n}]"
+                     for f in self.fields for n in ((None,) if f in self.shared else names))
+
+
+class _Problem(eqx.Module):
+    """Everything the residuals need, as one pytree (so repeated fits share a compile)."""
+
+    mtu: AbstractMTU
+    experiments: tuple
+    scales: tuple
+    packing: _Packing
+    weights: tuple = eqx.field(static=True)
+    prior_weight: float = eqx.field(static=True)
+
+    def row_muscle(self, *, prior: bool) -> np.ndarray:
+        """Muscle index of every residual (-1 for the prior of a shared field)."""
+        n = self.packing.n_muscles
+        rows = [np.arange(np.size(y)) % n for e in self.experiments for y in e.targets.values()]
+        if prior and self.prior_weight:
+            rows.append(self.packing.muscle)
+        return np.concatenate(rows)
+
+
+def _jacobian(f: Callable, x: Array, packing: _Packing, row_muscle: np.ndarray) -> Array:
+    """Jacobian of residuals `f` at the flat vector `x`, one JVP per free field.
+
+    The muscles of an MTU model are independent, so a residual of muscle i depends on
+    muscle i's values only (and on shared ones): seeding all muscles of one field at once and
+    keeping each muscle's rows gives that field's columns (column compression).
+    """
+    colour, muscle = packing.colour, packing.muscle
+    seeds = jnp.asarray(colour[None, :] == np.arange(len(packing.fields))[:, None], dtype=x.dtype)
+    columns = jax.vmap(lambda seed: jax.jvp(f, (x,), (seed,))[1])(seeds)  # (n_fields, n_rows)
+    mask = (row_muscle[:, None] == muscle[None, :]) | (muscle[None, :] < 0)
+    return columns.T[:, colour] * jnp.asarray(mask, dtype=x.dtype)
+
+
+def _data_residuals(problem: _Problem, values: Array) -> Array:
+    """Weighted, range-scaled prediction errors of every experiment and quantity, flat."""
+    model = problem.packing.apply(problem.mtu, values)
+    weights = dict(problem.weights)
+    out = []
+    for experiment, scale in zip(problem.experiments, problem.scales, strict=True):
+        predicted = experiment.predict(model)
+        for q, y in experiment.targets.items():
+            out.append((weights.get(q, 1.0) * (predicted[q] - y) / scale[q]).ravel())
+    return jnp.concatenate(out)
+
+
+@eqx.filter_jit
+def _at_solution(problem: _Problem, values: Array):
+    """Data residuals, their Jacobian w.r.t. the values, and the RMS error per quantity."""
+    residuals = _data_residuals(problem, values)
+    jacobian = _jacobian(lambda v: _data_residuals(problem, v), values, problem.packing,
+                         problem.row_muscle(prior=False))
+    model = problem.packing.apply(problem.mtu, values)
+    squares: dict[str, list] = {}
+    for experiment in problem.experiments:
+        predicted = experiment.predict(model)
+        for q, y in experiment.targets.items():
+            squares.setdefault(q, []).append(jnp.ravel((predicted[q] - y) ** 2))
+    rms = {q: jnp.sqrt(jnp.mean(jnp.concatenate(s))) for q, s in squares.items()}
+    return residuals, jacobian, rms
+
+
+def _residuals(z: Array, problem: _Problem) -> Array:
+    """The least-squares residuals of the latent vector `z` (prior appended when weighted)."""
+    values = problem.packing.to_values(z)
+    r = _data_residuals(problem, values)
+    if problem.prior_weight:
+        start = problem.packing.start
+        r = jnp.concatenate([r, problem.prior_weight * (values - start) / start])
+    jax.debug.callback(_Recorder.report, 0.5 * jnp.sum(r**2))
+    return r
+
+
+@eqx.filter_jit
+def _solve(problem: _Problem, z0: Array, rtol: float, atol: float, max_steps: int):
+    """Levenberg-Marquardt on the latent vector, with a materialised forward-mode Jacobian.
+
+    The residuals get a custom JVP that builds the full Jacobian (`_jacobian`: one JVP per
+    free field) and applies it. This is cheaper than optimistix's default `linearize` (one
+    JVP per entry), and with `linearize` the implicit-function JVP of the muscles'
+    equilibrium initialisation received non-finite inputs at some trial points.
+    """
+
+    @jax.custom_jvp
+    def residuals(z):
+        return _residuals(z, problem)
+
+    @residuals.defjvp
+    def residuals_jvp(primals, tangents):
+        (z,), (dz,) = primals, tangents
+        jacobian = _jacobian(lambda y: _residuals(y, problem), z, problem.packing,
+                             problem.row_muscle(prior=True))
+        return residuals(z), jacobian @ dz
+
+    solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
+    return optx.least_squares(lambda z, _: residuals(z), solver, z0, max_steps=max_steps,
+                              throw=False)
+
+
+class _Recorder:
+    """Collects the cost at every evaluated point and drives the progress bar (host side)."""
+
+    active: "_Recorder | None" = None
+
+    def __init__(self, progress: bool, total: int):
+        from tqdm.auto import tqdm
+
+        self.costs: list[float] = []
+        self.bar = tqdm(total=total, desc="fit (evaluations)", disable=not progress, leave=False)
+
+    def __enter__(self):
+        _Recorder.active = self
+        return self
+
+    def __exit__(self, *exc):
+        _Recorder.active = None
+        self.bar.close()
+
+    @staticmethod
+    def report(cost) -> None:
+        recorder = _Recorder.active
+        if recorder is not None:
+            recorder.costs.append(float(cost))
+            recorder.bar.update(1)
+            recorder.bar.set_postfix(cost=f"{float(cost):.4g}")
+
+
+def _check_experiments(experiments, n_muscles: int) -> None:
+    if not experiments:
+        raise ValueError("no experiments given")
+    for k, experiment in enumerate(experiments):
+        if not experiment.targets:
+            raise ValueError(f"experiment {k} has no targets")
+        for q, y in experiment.targets.items():
+            if q not in OBSERVABLES:
+                raise ValueError(f"experiment {k}: unknown quantity {q!r}; known: {list(OBSERVABLES)}")
+            if jnp.ndim(y) != 2 or jnp.shape(y)[1] != n_muscles:
+                raise ValueError(f"experiment {k}: {q} must have shape (n_samples, {n_muscles}), "
+                                 f"got {jnp.shape(y)}")
+
+
+def _data_scale(y: Array) -> Array:
+    """Per-muscle range of a signal, shape `(1, n_muscles)`, never zero.
+
+    At least 1e-3 of the signal's largest |value|; 1 for an all-zero signal.
+    """
+    spread = jnp.max(y, axis=0, keepdims=True) - jnp.min(y, axis=0, keepdims=True)
+    size = jnp.maximum(spread, 1e-3 * jnp.max(jnp.abs(y), axis=0, keepdims=True))
+    return jnp.where(size > 0, size, 1.0)
+
+
+def _gauss_newton_covariance(jacobian: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+    m, n = jacobian.shape
+    sigma2 = float(residuals @ residuals) / max(m - n, 1)
+    return sigma2 * np.linalg.pinv(jacobian.T @ jacobian)
+
+
+def _correlation(covariance: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return covariance / np.outer(sd, sd)
