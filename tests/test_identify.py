@@ -34,16 +34,16 @@ def rajagopal_drive(names):
 
 @pytest.fixture(scope="module")
 def self_consistent():
-    """The 80 Rajagopal muscles (tendon_force), 0.4 s of simulated data, and a +-5 % start."""
+    """The 80 Rajagopal muscles (tendon_force), 0.3 s of simulated data, and a +-5 % start."""
     import jax
 
     with jax.enable_x64(True):
         params = rajagopal2016()
         truth = make_mtu(params)
-        times = jnp.arange(201) * DT
+        times = jnp.arange(151) * DT
         drive = rajagopal_drive(params.names)
         experiment = TimeSeriesExperiment(
-            targets={"tendon_force": jnp.zeros((201, 80)), "fiber_length": jnp.zeros((201, 80))},
+            targets={"tendon_force": jnp.zeros((151, 80)), "fiber_length": jnp.zeros((151, 80))},
             times=times, drive=drive, initial_activation=jnp.full(80, 0.3))
         data = eqx.filter_jit(experiment.predict)(truth)
         perturbed = params.tendon_slack_length * jr.uniform(jr.key(0), (80,), minval=0.95,

@@ -1,6 +1,5 @@
 """myoLeg as the default plant: the locomotion scene, parameter matching, a batched robustness run."""
 
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import mujoco
@@ -17,7 +16,8 @@ from mskdiff.models import (
     standing_qpos,
 )
 from mskdiff.muscle import make_mtu
-from mskdiff.plant import MJXPlant, rollout
+from mskdiff.plant import MJXPlant
+from mskdiff.plant.simulate_job import chunk_runner
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +70,15 @@ def test_negative_timestep_is_rejected():
 
 def test_batch_of_random_poses_and_excitations_stays_finite(mj_model):
     """8 envs x 0.5 s, elastic tendons, random excitations and initial poses (the suite's
-    version of the 64 env x 10 s robustness script)."""
+    version of the 64 env x 10 s robustness script), in the CLI's 50-step chunks so that
+    both use one program (compiled once; the other reads the persistent cache)."""
     plant = myoleg()
     rng = np.random.default_rng(0)
-    poses = np.stack([random_standing_qpos(mj_model, rng) for _ in range(8)])
-    states = plant.init_batch(poses, activation=0.05)
-    excitations = jr.uniform(jr.key(0), (250, 8, 80))
-    final, trajectory = jax.jit(lambda s, e: rollout(plant, s, e, checkpoint=False))(
-        states, excitations)
-    np.testing.assert_array_equal(trajectory.nonfinite_step, -1)
-    assert bool(jnp.all(jnp.isfinite(trajectory.tendon_force)))
-    assert bool(jnp.all(jnp.isfinite(final.data.qpos)))
+    states = plant.init_batch(np.stack([random_standing_qpos(mj_model, rng) for _ in range(8)]),
+                              activation=0.05)
+    run = chunk_runner(4)
+    for k in range(5):
+        states, trajectory = run(plant, states, jr.uniform(jr.key(k), (50, 8, 80)))
+        np.testing.assert_array_equal(trajectory.nonfinite_step, -1)
+        assert bool(jnp.all(jnp.isfinite(trajectory.tendon_force)))
+    assert bool(jnp.all(jnp.isfinite(states.data.qpos)))

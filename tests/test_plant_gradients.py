@@ -1,6 +1,6 @@
 """Gradients through plant rollouts on the tiny leg (float64): finite differences, random poses.
 
-Separate from test_plant.py so that `--dist loadfile` runs the two files' compiles in parallel.
+Separate from test_plant.py so that the two files' compiles run on different workers.
 """
 
 import equinox as eqx
