@@ -53,3 +53,16 @@ def rajagopal_osim() -> Path:
 def getkey():
     keys = iter(jr.split(jr.key(0), 10_000))
     return lambda: next(keys)
+
+
+#: The slowest files (MJX compiles), longest first. `--dist loadfile` hands files to the workers
+#: in collection order, so starting with these keeps one worker from finishing minutes after
+#: the other (longest-processing-time-first scheduling).
+SLOWEST_FILES = ("test_myoleg_gradients.py", "test_plant.py", "test_validation.py",
+                 "test_identify.py", "test_gradients.py", "test_plant_gradients.py",
+                 "test_cli.py", "test_myoleg.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: k for k, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FILES)))
