@@ -30,3 +30,15 @@ def directional_derivatives(f, tree, *, key, eps=1e-6, grad=None):
     shift = lambda s: eqx.combine(jax.tree.map(lambda d, w: d + s * w, diff, direction), static)
     fd = (f(shift(eps)) - f(shift(-eps))) / (2 * eps)
     return float(ad), float(fd)
+
+
+def assert_parts_match_finite_differences(f, inputs: tuple, grad: tuple, *, key, rtol: float,
+                                          directions: int = 3, eps: float = 1e-6) -> None:
+    """For each part of the tuple `inputs`, `directions` random directional derivatives of scalar
+    `f(inputs)` agree with central differences to relative error `rtol`."""
+    for part, keys in enumerate(jr.split(key, (len(inputs), directions))):
+        only = lambda x: eqx.tree_at(lambda t: t[part], inputs, x)  # noqa: B023
+        for k in keys:
+            ad, fd = directional_derivatives(lambda x: f(only(x)), inputs[part],  # noqa: B023
+                                             key=k, eps=eps, grad=grad[part])
+            assert abs(ad - fd) <= rtol * abs(fd), (part, ad, fd)
