@@ -3,7 +3,9 @@
 from .osim import load_osim
 from .osim_write import write_osim_parameters
 from .reference import (
+    EquilibriumTable,
     IsolatedMTUCase,
+    find_equilibrium_tables,
     find_isolated_mtu_cases,
     parameters_from_table,
     read_csv,
@@ -11,7 +13,9 @@ from .reference import (
 )
 
 __all__ = [
+    "EquilibriumTable",
     "IsolatedMTUCase",
+    "find_equilibrium_tables",
     "find_isolated_mtu_cases",
     "load_osim",
     "parameters_from_table",

@@ -169,3 +169,71 @@ def parameters_from_table(path) -> MuscleParameters:
         if column in table:
             values[field] = table[column]
     return MuscleParameters.from_dict(values, names=list(table["name"]))
+
+
+#: Columns an equilibrium table (`<prefix>_equilibrium.csv`, e.g. `walk_equilibrium.csv`) has.
+EQUILIBRIUM_COLUMNS = ("frame", "activation_set", "muscle", "activation", "mtu_length",
+                       "fiber_length", "tendon_force")
+
+
+class EquilibriumTable:
+    """Static muscle equilibria computed by OpenSim: one row per (frame, activation set, muscle).
+
+    Samples are the (frame, activation set) pairs; `column(name, muscles)` gives a column as
+    an array of shape `(n_samples, n_muscles)` in the order of `muscles`.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.data = read_csv(self.path)
+        missing = [c for c in EQUILIBRIUM_COLUMNS if c not in self.data]
+        if missing:
+            raise ValueError(f"{self.path}: not an equilibrium table, columns {missing} missing")
+        keys = np.stack([self.data["frame"], self.data["activation_set"]], axis=1)
+        self.samples = np.unique(keys, axis=0)  # (n_samples, 2): frame, activation set
+        self.muscles = tuple(dict.fromkeys(self.data["muscle"]))
+        self._row = {(f, a, m): k for k, (f, a, m) in enumerate(
+            zip(self.data["frame"], self.data["activation_set"], self.data["muscle"], strict=True))}
+
+    @property
+    def name(self) -> str:
+        """The table's prefix, e.g. `walk` for `walk_equilibrium.csv`."""
+        return self.path.name.removesuffix("_equilibrium.csv")
+
+    def column(self, name: str, muscles=None) -> np.ndarray:
+        """Column `name` as `(n_samples, n_muscles)` (all muscles of the table by default)."""
+        muscles = self.muscles if muscles is None else tuple(muscles)
+        unknown = [m for m in muscles if m not in self.muscles]
+        if unknown:
+            raise ValueError(f"{self.path.name} has no rows for muscles {unknown}")
+        values = self.data[name]
+        try:
+            index = [[self._row[(f, a, m)] for m in muscles] for f, a in self.samples]
+        except KeyError as error:
+            raise ValueError(f"{self.path.name}: no row for (frame, activation_set, muscle) "
+                             f"{error.args[0]}") from None
+        return values[np.asarray(index)]
+
+    def parameter_table(self) -> Path:
+        """The muscle table of the model the equilibria came from.
+
+        The one `*_muscles.csv` beside it whose name contains the table's prefix
+        (`rajagopal2016_scaled_walk_muscles.csv` for `walk_equilibrium.csv`).
+        """
+        candidates = sorted(self.path.parent.glob(f"*{self.name}*_muscles.csv"))
+        if len(candidates) != 1:
+            raise FileNotFoundError(
+                f"{self.path.name}: expected exactly one muscle table '*{self.name}*_muscles.csv' "
+                f"beside it, found {[c.name for c in candidates]}")
+        return candidates[0]
+
+
+def find_equilibrium_tables(directory) -> list[EquilibriumTable]:
+    """Every `*_equilibrium.csv` in `directory` with the equilibrium columns, sorted by name."""
+    tables = []
+    for path in sorted(Path(directory).glob("*_equilibrium.csv")):
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
+        if all(c in header for c in EQUILIBRIUM_COLUMNS):
+            tables.append(EquilibriumTable(path))
+    return tables

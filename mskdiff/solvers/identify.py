@@ -147,6 +147,7 @@ class FitResult(eqx.Module):
     flat_labels: tuple[str, ...]  # "field" (shared) or "field[muscle]"
     cost_history: np.ndarray  # 0.5 * sum of squared residuals at every evaluated point
     residual_rms: dict[str, float]  # final RMS of (prediction - data) per quantity, data units
+    predicted: tuple[dict[str, np.ndarray], ...]  # per experiment: the fit's values of its targets
     n_steps: int
     converged: bool
 
@@ -198,7 +199,7 @@ def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeP
     with recorder:
         solution = _solve(problem, problem.packing.z0, rtol, atol, max_steps)
     values = problem.packing.to_values(solution.value)
-    r, jacobian, rms = jax.tree.map(np.asarray, _at_solution(problem, values))
+    r, jacobian, rms, predicted = jax.tree.map(np.asarray, _at_solution(problem, values))
     covariance = _gauss_newton_covariance(jacobian, r)
     packing = problem.packing
     return FitResult(
@@ -209,7 +210,7 @@ def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeP
             jnp.sqrt(jnp.asarray(np.clip(np.diag(covariance), 0.0, None)))).items()},
         covariance=covariance, correlation=_correlation(covariance),
         flat_labels=packing.labels(mtu.params.names), cost_history=np.asarray(recorder.costs),
-        residual_rms={q: float(v) for q, v in rms.items()},
+        residual_rms={q: float(v) for q, v in rms.items()}, predicted=tuple(predicted),
         n_steps=int(solution.stats["num_steps"]),
         converged=bool(solution.result == optx.RESULTS.successful))
 
@@ -319,18 +320,18 @@ def _data_residuals(problem: _Problem, values: Array) -> Array:
 
 @eqx.filter_jit
 def _at_solution(problem: _Problem, values: Array):
-    """Data residuals, their Jacobian w.r.t. the values, and the RMS error per quantity."""
+    """Residuals, Jacobian, RMS error per quantity and predictions at the solution."""
     residuals = _data_residuals(problem, values)
     jacobian = _jacobian(lambda v: _data_residuals(problem, v), values, problem.packing,
                          problem.row_muscle(prior=False))
     model = problem.packing.apply(problem.mtu, values)
+    predictions = [e.predict(model) for e in problem.experiments]
     squares: dict[str, list] = {}
-    for experiment in problem.experiments:
-        predicted = experiment.predict(model)
+    for experiment, predicted in zip(problem.experiments, predictions, strict=True):
         for q, y in experiment.targets.items():
             squares.setdefault(q, []).append(jnp.ravel((predicted[q] - y) ** 2))
     rms = {q: jnp.sqrt(jnp.mean(jnp.concatenate(s))) for q, s in squares.items()}
-    return residuals, jacobian, rms
+    return residuals, jacobian, rms, predictions
 
 
 def _residuals(z: Array, problem: _Problem) -> Array:

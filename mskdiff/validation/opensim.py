@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..integrate import DiffraxIntegrator, SemiImplicitEuler, simulate
-from ..io.reference import IsolatedMTUCase, parameters_from_table, read_csv
+from ..io.reference import EquilibriumTable, IsolatedMTUCase, parameters_from_table, read_csv
 from ..muscle import curves
 from ..muscle.acceleration import AccelerationMTU
 from ..muscle.activation import FirstOrderActivation
@@ -303,26 +303,23 @@ def _isolated_mtu(path: Path) -> list[Check]:
 
 # --- walking equilibrium and parameter tables -----------------------------------------------
 
-def _walk_equilibrium(path: Path) -> list[Check]:
-    table_path = path.with_name("rajagopal2016_scaled_walk_muscles.csv")
-    if not table_path.exists():
-        raise FileNotFoundError(f"{path.name} needs the scaled parameters {table_path.name}")
-    params = parameters_from_table(table_path)
-    data = read_csv(path)
-    rows = [np.flatnonzero((data["frame"] == f) & (data["activation_set"] == a))
-            for f in np.unique(data["frame"]) for a in np.unique(data["activation_set"])]
-    computed = {k: np.zeros(len(data["muscle"])) for k in
-                ("fiber_length", "tendon_force", "pennation_angle")}
-    for index in rows:
-        order = [params.names.index(m) for m in data["muscle"][index]]
-        p = params.select([params.names[i] for i in order])
-        length = jnp.asarray(data["mtu_length"][index])
-        activation = jnp.asarray(data["activation"][index])
-        state = TendonForceMTU(p).init_state(length, jnp.zeros_like(length), activation)
-        out = TendonForceMTU(p).outputs(state, length, jnp.zeros_like(length))
-        for key in computed:
-            computed[key][index] = np.asarray(getattr(out, key))
-    rigid = data["ignore_tendon_compliance"] == 1
+def _equilibrium_table(path: Path) -> list[Check]:
+    table = EquilibriumTable(path)
+    params = parameters_from_table(table.parameter_table()).select(table.muscles)
+    length = jnp.asarray(table.column("mtu_length"))
+    activation = jnp.asarray(table.column("activation"))
+
+    def one_sample(length, activation):
+        mtu = TendonForceMTU(params)
+        state = mtu.init_state(length, jnp.zeros_like(length), activation)
+        return mtu.outputs(state, length, jnp.zeros_like(length))
+
+    out = jax.vmap(one_sample)(length, activation)
+    data = {k: table.column(k) for k in ("fiber_length", "pennation_angle", "tendon_force")}
+    computed = {k: np.asarray(getattr(out, k)) for k in ("fiber_length", "tendon_force",
+                                                         "pennation_angle")}
+    fmax = np.broadcast_to(np.asarray(params.max_isometric_force), data["tendon_force"].shape)
+    rigid = np.broadcast_to(np.asarray(params.ignore_tendon_compliance, dtype=bool), fmax.shape)
     note = "Millard 2012 curves in OpenSim, De Groote in mskdiff"
     checks = [
         compare(path.name, "rigid-tendon muscles", "fiber_length (geometry only)",
@@ -333,10 +330,9 @@ def _walk_equilibrium(path: Path) -> list[Check]:
                 tolerance=TOLERANCES["rigid_fiber_length"], unit="rad"),
     ]
     for label, mask in (("elastic-tendon muscles", ~rigid), ("rigid-tendon muscles", rigid)):
-        fmax = np.asarray(params.max_isometric_force)[
-            [params.names.index(m) for m in data["muscle"][mask]]]
-        checks.append(compare(path.name, label, "tendon_force", computed["tendon_force"][mask] / fmax,
-                              data["tendon_force"][mask] / fmax, unit="Fmax",
+        checks.append(compare(path.name, label, "tendon_force",
+                              computed["tendon_force"][mask] / fmax[mask],
+                              data["tendon_force"][mask] / fmax[mask], unit="Fmax",
                               status=CROSS_MODEL, note=note))
     checks.append(compare(path.name, "elastic-tendon muscles", "fiber_length",
                           computed["fiber_length"][~rigid], data["fiber_length"][~rigid],
@@ -402,12 +398,12 @@ VALIDATORS: list[tuple[str, Callable[[Path], list[Check]]]] = [
     (r"dgf_equilibrium_residual\.csv", _equilibrium_residual),
     (r"millard2012_curves\.csv", _millard_curves),
     (r"mtu_sim_.+_setup\.json", _isolated_mtu),
-    (r"walk_equilibrium\.csv", _walk_equilibrium),
+    (r".+_equilibrium\.csv", _equilibrium_table),
     (r"rajagopal2016_muscles\.csv", _parameter_table),
     *((pattern, _walk_geometry) for pattern in geometry.GEOMETRY_FILE_PATTERNS),
 ]
 #: Files consumed by another file's validator (the CSV of an isolated-MTU set-up, its table).
-_COMPANIONS = (r"mtu_sim_.+(?<!_setup)\.csv", r"rajagopal2016_scaled_walk_muscles\.csv",
+_COMPANIONS = (r"mtu_sim_.+(?<!_setup)\.csv", r".+_muscles\.csv",
                r"millard2012_curve_params\.csv")
 #: Known files that are deliberately not compared, with the reason (listed as skipped).
 _NOT_COMPARED = (

@@ -1,0 +1,178 @@
+"""`mskdiff fit`: identify muscle parameters from a folder of reference data.
+
+Every problem found in the folder (`reference_cases`: isolated-MTU simulations and equilibrium
+tables) is fitted on its own, starting from its true (set-up) parameters, moved by
+`perturb` first when asked (an identifiability study), or, for equilibrium tables, from an
+`.osim` model. The report gives per case, muscle and field the set-up, starting and fitted
+values with standard errors; each case gets a plot (data vs fit, convergence), and with an
+`.osim` model a copy of it holding the fitted values.
+"""
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import jax.random as jr
+import numpy as np
+
+from ..io.osim import load_osim
+from ..io.osim_write import write_osim_parameters
+from ..io.reference import find_equilibrium_tables, find_isolated_mtu_cases
+from ..muscle import make_mtu
+from .identify import EquilibriumExperiment, FitResult, FreeParameters, fit
+from .reference_cases import ReferenceProblem, equilibrium_problem, isolated_mtu_problem, perturb
+
+
+def find_problems(data_dir, *, muscles: Sequence[str] | None = None, osim=None
+                  ) -> list[tuple[ReferenceProblem, object]]:
+    """`(problem, starting parameters)` for every case in `data_dir` (of `muscles`, if given).
+
+    Isolated-MTU cases start from their set-up; equilibrium tables from `osim` when given.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data folder not found: {data_dir}")
+    found = []
+    for case in find_isolated_mtu_cases(data_dir):
+        if muscles is None or case.parameters().names[0] in muscles:
+            problem = isolated_mtu_problem(case)
+            found.append((problem, problem.truth))
+    for table in find_equilibrium_tables(data_dir):
+        selected = table.muscles if muscles is None else [m for m in table.muscles if m in muscles]
+        if selected:
+            problem = equilibrium_problem(table, muscles=selected)
+            start = problem.truth if osim is None else load_osim(osim, selected)
+            found.append((problem, start))
+    if not found:
+        raise ValueError(f"{data_dir}: no isolated-MTU cases (mtu_sim_*_setup.json) or "
+                         "equilibrium tables (*_equilibrium.csv)"
+                         + (f" for muscles {list(muscles)}" if muscles else ""))
+    return found
+
+
+def fit_problem(problem: ReferenceProblem, start, free: FreeParameters, *, perturbation: float,
+                key, progress: bool) -> tuple[FitResult, dict]:
+    """Fit one problem; returns the result and its report entry."""
+    if perturbation:
+        start = perturb(start, free.fields, perturbation, key=key)
+    began = time.perf_counter()
+    result = fit(make_mtu(start), [problem.experiment], free, progress=progress)
+    seconds = time.perf_counter() - began
+    muscles = {}
+    for k, name in enumerate(result.names):
+        muscles[name] = {field: {
+            "setup": float(np.asarray(getattr(problem.truth, field))[k]),
+            "start": float(result.initial[field][k]),
+            "fitted": float(result.fitted[field][k]),
+            "standard_error": float(result.standard_error[field][k]),
+        } for field in free.fields}
+    entry = {"case": problem.name, "note": problem.note, "converged": result.converged,
+             "steps": result.n_steps, "seconds": seconds, "residual_rms": result.residual_rms,
+             "muscles": muscles}
+    return result, entry
+
+
+def run_fit_job(data_dir, free_fields: Sequence[str], *, out_dir, osim=None,
+                muscles: Sequence[str] | None = None, perturbation: float = 0.0, seed: int = 0,
+                json_path=None, progress: bool = True) -> dict:
+    """Fit every problem in `data_dir` (float64); write plots, the report and the `.osim` copy."""
+    from tqdm.auto import tqdm
+
+    if not 0 <= perturbation < 0.5:
+        raise ValueError(f"perturb must be in [0, 0.5), got {perturbation}")
+    free = FreeParameters(tuple(free_fields))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"data": str(data_dir), "free": list(free.fields), "perturb": perturbation,
+              "seed": seed, "cases": [], "outputs": []}
+    with jax.enable_x64(True):
+        problems = find_problems(data_dir, muscles=muscles, osim=osim)
+        keys = jr.split(jr.key(seed), len(problems))
+        for (problem, start), key in zip(tqdm(problems, desc="fit cases", disable=not progress),
+                                         keys, strict=True):
+            result, entry = fit_problem(problem, start, free, perturbation=perturbation, key=key,
+                                        progress=progress)
+            plot = out_dir / f"fit_{problem.name}.png"
+            plot_fit(plot, problem, result)
+            entry["plot"] = str(plot)
+            if osim is not None and isinstance(problem.experiment, EquilibriumExperiment):
+                fitted = out_dir / f"{Path(osim).stem}_fitted.osim"
+                write_osim_parameters(osim, fitted, result.fitted, muscles=result.names)
+                entry["osim"] = str(fitted)
+            report["cases"].append(entry)
+    if json_path is not None:
+        Path(json_path).write_text(json.dumps(report, indent=1))
+    return report
+
+
+def format_report(report: dict) -> str:
+    """A plain-text table: per case, muscle and field the set-up, start and fitted values."""
+    rows = [f"{'case':<34}{'muscle':<14}{'field':<22}{'setup':>11}{'start':>11}{'fitted':>11}"
+            f"{'error':>11}{'std err':>10}"]
+    for case in report["cases"]:
+        for muscle, fields in case["muscles"].items():
+            for field, v in fields.items():
+                rows.append(f"{case['case']:<34}{muscle:<14}{field:<22}{v['setup']:>11.6g}"
+                            f"{v['start']:>11.6g}{v['fitted']:>11.6g}"
+                            f"{v['fitted'] - v['setup']:>11.2e}{v['standard_error']:>10.2g}")
+        rms = ", ".join(f"{q} {x:.3g}" for q, x in case["residual_rms"].items())
+        rows.append(f"  {case['case']}: {case['steps']} steps, "
+                    f"{'converged' if case['converged'] else 'NOT converged'}, "
+                    f"{case['seconds']:.1f} s, residual RMS {rms}"
+                    + (f" ({case['note']})" if case["note"] else ""))
+    return "\n".join(rows)
+
+
+#: Units of the quantities a fit can use, for axis labels.
+UNITS = {"tendon_force": "N", "fiber_length": "m", "norm_fiber_length": "-",
+         "pennation_angle": "rad", "activation": "-"}
+
+
+def plot_fit(path, problem: ReferenceProblem, result: FitResult) -> None:
+    """Data vs fit per quantity, fitted - set-up values per muscle (several muscles), cost."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    targets = {q: np.asarray(y) for q, y in problem.experiment.targets.items()}
+    panels = len(targets) + 1 + (len(result.names) > 1)
+    fig, axes = plt.subplots(panels, 1, figsize=(9, 3 * panels))
+    for ax, (q, y) in zip(axes, targets.items(), strict=False):
+        _plot_quantity(ax, problem, q, y, result.predicted[0][q])
+        ax.set_title(f"{q}: RMS error {result.residual_rms[q]:.3g} {UNITS.get(q, '')}")
+    if len(result.names) > 1:
+        ax = axes[-2]
+        x = np.arange(len(result.names))
+        for k, field in enumerate(result.fields):
+            error = result.fitted[field] - np.asarray(getattr(problem.truth, field))
+            ax.bar(x + k / (len(result.fields) + 1), 1e3 * error, width=1 / (len(result.fields) + 1),
+                   label=field)
+        ax.set_xticks(x, result.names, rotation=90, fontsize=6)
+        ax.set_ylabel("fitted - set-up [mm]")
+        ax.legend()
+    axes[-1].semilogy(result.cost_history)
+    axes[-1].set_xlabel("evaluation")
+    axes[-1].set_ylabel("cost (0.5 sum r^2)")
+    fig.suptitle(f"mskdiff fit: {problem.name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_quantity(ax, problem: ReferenceProblem, quantity: str, data, fitted) -> None:
+    unit = UNITS.get(quantity, "")
+    if isinstance(problem.experiment, EquilibriumExperiment):
+        ax.plot(data.ravel(), fitted.ravel(), ".", ms=3)
+        ax.axline((0, 0), slope=1, color="k", lw=0.8)
+        ax.set_xlabel(f"data [{unit}]")
+        ax.set_ylabel(f"fit [{unit}]")
+        return
+    t = np.asarray(problem.experiment.times)
+    ax.plot(t, data[:, 0], "k.", ms=2, label="data")
+    ax.plot(t, fitted[:, 0], "C1", label="fit")
+    ax.set_xlabel("time [s]")
+    ax.set_ylabel(f"{quantity} [{unit}]")
+    ax.legend()
