@@ -17,10 +17,8 @@ against mskdiff simulating the same case.
 """
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import resource
 import statistics
@@ -31,6 +29,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from device import device_info as common_device_info
 
 import mskdiff
 from mskdiff.integrate import SemiImplicitEuler, hold, simulate
@@ -259,26 +258,8 @@ def time_opensim(case, repeats: int = 5) -> dict | None:
 
 def device_info() -> dict:
     """Device, machine and package versions."""
-    device = jax.devices()[0]
-    versions = {}
-    for package in ("jax", "jaxlib", "equinox", "diffrax", "optimistix", "numpy", "mskdiff", "opensim"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    cpu_model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": device.platform, "devices": [str(d) for d in jax.devices()],
-            "device_kind": getattr(device, "device_kind", device.platform),
-            "gpu": device.platform != "cpu", "cpu_count": os.cpu_count(), "cpu_model": cpu_model,
-            "machine": platform.machine(), "python": platform.python_version(),
-            "versions": versions}
+    return common_device_info(("jax", "jaxlib", "equinox", "diffrax", "optimistix", "numpy",
+                               "mskdiff", "opensim"))
 
 
 def _peak_rss_mb() -> float:

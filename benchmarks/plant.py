@@ -33,10 +33,8 @@ of 30-130 s each on 2 cores).
 import argparse
 import collections
 import gc
-import importlib.metadata
 import json
 import os
-import platform
 import re
 import resource
 import sys
@@ -45,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 from batch64 import intra_op_threads, lapack_split_batch, one_intra_op_thread
+from device import device_info as common_device_info
 
 # JAX's CPU client must be created with the one-thread pool (before mskdiff is imported).
 with one_intra_op_thread(enabled="--default-pool" not in sys.argv):
@@ -441,25 +440,10 @@ def time_opensim(seconds: float, accuracies=(1e-3, 1e-5)) -> dict | None:
 
 
 def device_info() -> dict:
-    """Device, machine and package versions."""
-    device = jax.devices()[0]
-    versions = {}
-    for package in ("jax", "jaxlib", "mujoco", "mujoco-mjx", "equinox", "numpy", "mskdiff",
-                    "opensim"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    cpu_model = platform.processor()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            cpu_model = line.split(":", 1)[1].strip()
-            break
-    return {"platform": device.platform, "devices": [str(d) for d in jax.devices()],
-            "device_kind": getattr(device, "device_kind", device.platform),
-            "gpu": device.platform == "gpu", "cpu_count": os.cpu_count(), "cpu_model": cpu_model,
-            "machine": platform.machine(), "python": platform.python_version(),
-            "intra_op_pool_threads": intra_op_threads(), "versions": versions}
+    """Device, machine, package versions and XLA's intra-op thread count."""
+    info = common_device_info(("jax", "jaxlib", "mujoco", "mujoco-mjx", "equinox", "numpy",
+                               "mskdiff", "opensim"))
+    return {**info, "intra_op_pool_threads": intra_op_threads()}
 
 
 def ratios(rows: list[dict], batches) -> dict:

@@ -24,7 +24,6 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
 
 def main(case_name="dgf_soleus_r_isometric_step", out="mskdiff_out", dt=2e-3):
-    jax.config.update("jax_enable_x64", True)
     case = IsolatedMTUCase(REFERENCE / f"mtu_sim_{case_name}_setup.json")
     reference = case.reference()
     times = jnp.arange(round(case.duration / dt) + 1) * dt
@@ -56,5 +55,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("case", nargs="?", default="dgf_soleus_r_isometric_step")
     parser.add_argument("--out", default="mskdiff_out")
+    jax.config.update("jax_enable_x64", True)  # float64 (tests run it under enable_x64)
     args = parser.parse_args()
     main(args.case, args.out)

@@ -20,26 +20,10 @@ from mskdiff.solvers.reference_cases import (
     equilibrium_problem,
     isolated_mtu_problem,
     perturb,
+    sine_drive,
 )
 
 DT = 2e-3
-
-
-def rajagopal_drive(names):
-    """Per-muscle MTU length sines (+-1.5 cm about the default pose's length, 1-2 Hz) and
-    excitation sines (0.1-0.5), each muscle with its own phase."""
-    rest = jnp.asarray(rajagopal2016_default_mtu_lengths(names))
-    k = jnp.arange(len(names))
-    frequency, phase = 1.0 + (k % 5) / 4, 0.37 * k
-
-    def drive(t):
-        angle = 2 * jnp.pi * frequency * t + phase
-        length = rest + 0.015 * jnp.sin(angle)
-        velocity = 0.015 * 2 * jnp.pi * frequency * jnp.cos(angle)
-        excitation = 0.3 + 0.2 * jnp.sin(2 * jnp.pi * 1.3 * t + 0.5 * phase)
-        return excitation, length, velocity
-
-    return drive
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +35,7 @@ def self_consistent():
         params = rajagopal2016()
         truth = make_mtu(params)
         times = jnp.arange(151) * DT
-        drive = rajagopal_drive(params.names)
+        drive = sine_drive(rajagopal2016_default_mtu_lengths(params.names))
         experiment = TimeSeriesExperiment(
             targets={"tendon_force": jnp.zeros((151, 80)), "fiber_length": jnp.zeros((151, 80))},
             times=times, drive=drive, initial_activation=jnp.full(80, 0.3))

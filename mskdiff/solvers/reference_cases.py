@@ -78,3 +78,24 @@ def perturb(params: MuscleParameters, fields, fraction: float, *, key) -> Muscle
     signs = jnp.where(jr.bernoulli(key, 0.5, (len(fields), params.n_muscles)), 1.0, -1.0)
     moved = [getattr(params, f) * (1 + fraction * s) for f, s in zip(fields, signs, strict=True)]
     return eqx.tree_at(lambda p: [getattr(p, f) for f in fields], params, moved)
+
+
+def sine_drive(rest_length, *, amplitude: float = 0.015):
+    """A synthetic drive for self-consistent fits, `t -> (excitation, length [m], velocity [m/s])`.
+
+    Muscle k's MTU length is `rest_length[k]` + `amplitude` [m] x sin at 1-2 Hz with its own
+    phase; its excitation is 0.3 +- 0.2 at 1.3 Hz. Every muscle's force and fibre length vary,
+    so every slack length is identifiable.
+    """
+    rest = jnp.asarray(rest_length)
+    k = jnp.arange(rest.shape[0])
+    frequency, phase = 1.0 + (k % 5) / 4, 0.37 * k
+
+    def drive(t):
+        angle = 2 * jnp.pi * frequency * t + phase
+        length = rest + amplitude * jnp.sin(angle)
+        velocity = amplitude * 2 * jnp.pi * frequency * jnp.cos(angle)
+        excitation = 0.3 + 0.2 * jnp.sin(2 * jnp.pi * 1.3 * t + 0.5 * phase)
+        return excitation, length, velocity
+
+    return drive
