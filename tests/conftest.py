@@ -60,11 +60,8 @@ def getkey():
 #: so starting with these keeps one worker from finishing minutes after the other
 #: (longest-processing-time-first scheduling).
 SLOWEST_FILES = ("test_myoleg_gradients.py", "test_plant.py", "test_identify.py",
-                 "test_gradients.py", "test_validation.py", "test_plant_gradients.py",
-                 "test_myoleg.py", "test_mtu.py")
-#: Files collected last: `mskdiff simulate` (test_cli.py) runs the program test_myoleg.py
-#: compiled, which by then sits in the persistent compilation cache that both workers share.
-LAST_FILES = ("test_cli.py",)
+                 "test_myoleg.py", "test_gradients.py", "test_validation.py",
+                 "test_plant_gradients.py", "test_mtu.py")
 
 
 def pytest_configure(config):
@@ -74,5 +71,4 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(items):
     rank = {name: k for k, name in enumerate(SLOWEST_FILES)}
-    rank.update({name: 1000 + k for k, name in enumerate(LAST_FILES)})
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FILES)))

@@ -1,4 +1,5 @@
-"""myoLeg as the default plant: the locomotion scene, parameter matching, a batched robustness run."""
+"""myoLeg as the default plant: the locomotion scene, parameter matching, a batched robustness
+run, and the main job (`mskdiff simulate`), which runs the same compiled chunks."""
 
 import jax.numpy as jnp
 import jax.random as jr
@@ -6,6 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from mskdiff.cli import main
 from mskdiff.models import (
     RAJAGOPAL2016_MUSCLE_NAMES,
     myoleg,
@@ -71,7 +73,7 @@ def test_negative_timestep_is_rejected():
 def test_batch_of_random_poses_and_excitations_stays_finite(mj_model):
     """8 envs x 0.5 s, elastic tendons, random excitations and initial poses (the suite's
     version of the 64 env x 10 s robustness script), in the CLI's 50-step chunks so that
-    both use one program (compiled once; the other reads the persistent cache)."""
+    both use one program (compiled once in this file's process)."""
     plant = myoleg()
     rng = np.random.default_rng(0)
     states = plant.init_batch(np.stack([random_standing_qpos(mj_model, rng) for _ in range(8)]),
@@ -82,3 +84,17 @@ def test_batch_of_random_poses_and_excitations_stays_finite(mj_model):
         np.testing.assert_array_equal(trajectory.nonfinite_step, -1)
         assert bool(jnp.all(jnp.isfinite(trajectory.tendon_force)))
     assert bool(jnp.all(jnp.isfinite(states.data.qpos)))
+
+
+def test_simulate_writes_the_documented_trajectory(tmp_path, capsys):
+    assert main(["simulate", "--envs", "8", "--seconds", "0.2", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    data = np.load(tmp_path / "simulate.npz")
+    n_steps = 100
+    assert data["qpos"].shape == (n_steps, 8, 35) and data["qvel"].shape == (n_steps, 8, 34)
+    for key in ("excitation", "activation", "tendon_force", "fiber_length", "mtu_length"):
+        assert data[key].shape == (n_steps, 8, 80), key
+        assert np.all(np.isfinite(data[key])), key
+    assert list(data["muscle_names"][:2]) == ["addbrev_r", "addlong_r"]
+    assert (tmp_path / "simulate.png").stat().st_size > 10_000
+    assert "env-steps/s" in capsys.readouterr().out

@@ -109,12 +109,12 @@ def run_fit_job(data_dir, free_fields: Sequence[str], *, out_dir, osim=None,
 
 def format_report(report: dict) -> str:
     """A plain-text table: per case, muscle and field the set-up, start and fitted values."""
-    rows = [f"{'case':<34}{'muscle':<14}{'field':<22}{'setup':>11}{'start':>11}{'fitted':>11}"
+    rows = [f"{'case':<36}{'muscle':<14}{'field':<22}{'setup':>11}{'start':>11}{'fitted':>11}"
             f"{'error':>11}{'std err':>10}"]
     for case in report["cases"]:
         for muscle, fields in case["muscles"].items():
             for field, v in fields.items():
-                rows.append(f"{case['case']:<34}{muscle:<14}{field:<22}{v['setup']:>11.6g}"
+                rows.append(f"{case['case']:<36}{muscle:<14}{field:<22}{v['setup']:>11.6g}"
                             f"{v['start']:>11.6g}{v['fitted']:>11.6g}"
                             f"{v['fitted'] - v['setup']:>11.2e}{v['standard_error']:>10.2g}")
         rms = ", ".join(f"{q} {x:.3g}" for q, x in case["residual_rms"].items())
