@@ -15,9 +15,3 @@ def test_compare_opensim_example(reference_dir, tmp_path):
     path = module["main"]("dgf_tibant_r_compliant_sine", tmp_path)
     assert path.stat().st_size > 20_000
 
-
-@pytest.mark.x64
-def test_fit_tendon_slack_example(reference_dir, tmp_path):
-    module = runpy.run_path(str(EXAMPLES / "fit_tendon_slack.py"))
-    path = module["main"](tmp_path, reference_dir)
-    assert path.stat().st_size > 20_000

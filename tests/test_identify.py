@@ -1,10 +1,12 @@
 """Parameter identification (float64): self-consistent recovery, noise coverage, OpenSim cases."""
 
 import json
+import runpy
 import shutil
 from pathlib import Path
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -29,8 +31,6 @@ DT = 2e-3
 @pytest.fixture(scope="module")
 def self_consistent():
     """The 80 Rajagopal muscles (tendon_force), 0.3 s of simulated data, and a +-5 % start."""
-    import jax
-
     with jax.enable_x64(True):
         params = rajagopal2016()
         truth = make_mtu(params)
@@ -148,6 +148,14 @@ def test_walking_slack_lengths_and_the_millard_bias(walking):
 
 
 @pytest.mark.x64
+def test_fit_tendon_slack_example(reference_dir, tmp_path):
+    """examples/fit_tendon_slack.py end to end (here, so it reuses this file's compiled fits)."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "fit_tendon_slack.py"
+    path = runpy.run_path(str(example))["main"](tmp_path, reference_dir)
+    assert path.stat().st_size > 20_000
+
+
+@pytest.mark.x64
 def test_walking_fiber_lengths_alone_give_rigid_tendons_exactly(walking):
     """A rigid tendon's fibre length is geometry only (MTU length - slack length, with
     pennation), so fibre lengths alone give those slack lengths exactly whatever the curves;
@@ -210,3 +218,58 @@ def test_fit_command_on_the_walking_case_writes_the_osim(reference_dir, rajagopa
         assert float(generic.tendon_slack_length[k]) == case["muscles"][name][
             "tendon_slack_length"]["start"]
     np.testing.assert_array_equal(written.optimal_fiber_length, generic.optimal_fiber_length)
+
+
+def _three_muscle_moment_experiment(params):
+    """Soleus, gastrocnemius and tibialis anterior driven by `sine_drive` for 0.2 s, with
+    moment arms [m] about two coordinates (tibialis anterior crosses only the first)."""
+    times = jnp.arange(101) * DT
+    arms = jnp.asarray([[-0.05, 0.0], [-0.05, 0.02], [0.04, 0.0]])
+    arms = arms[None] * (1 + 0.2 * jnp.sin(10 * times))[:, None, None]
+    return TimeSeriesExperiment(
+        targets={"joint_moment": jnp.zeros((101, 2)), "fiber_length": jnp.zeros((101, 3))},
+        times=times, drive=sine_drive(rajagopal2016_default_mtu_lengths(params.names)),
+        initial_activation=jnp.full(3, 0.3), moment_arms=arms)
+
+
+@pytest.mark.x64
+def test_joint_moment_residuals_have_the_exact_jacobian():
+    """Joint moments mix muscles through the moment arms; the column-compressed Jacobian (one
+    JVP per field) still equals the dense `jax.jacfwd`, shared fields included."""
+    from mskdiff.solvers.identify import _data_jacobian, _data_residuals, _Packing, _Problem
+
+    params = rajagopal2016(["soleus_r", "gasmed_r", "tibant_r"])
+    experiment = _three_muscle_moment_experiment(params)
+    mtu = make_mtu(params)
+    data = experiment.target_values(eqx.filter_jit(experiment.predict)(mtu))
+    experiment = eqx.tree_at(lambda e: e.targets, experiment, data)
+    free = FreeParameters(("tendon_slack_length", "tendon_strain_at_one_norm_force"),
+                          shared=("tendon_strain_at_one_norm_force",))
+    problem = _Problem(mtu=mtu, experiments=(experiment,),
+                       scales=({q: jnp.ones((1, y.shape[1])) for q, y in data.items()},),
+                       packing=_Packing.create(free, mtu), weights=(), prior_weight=0.0)
+    values = problem.packing.start * jnp.asarray([1.02, 0.97, 1.01, 1.1])
+    compressed = eqx.filter_jit(_data_jacobian)(problem, values)
+    dense = eqx.filter_jit(jax.jacfwd(lambda v: _data_residuals(problem, v)))(values)
+    assert compressed.shape == (101 * 2 + 101 * 3, 4)
+    np.testing.assert_allclose(compressed, dense, rtol=1e-9, atol=1e-9 * np.abs(dense).max())
+
+
+@pytest.mark.x64
+def test_slack_lengths_from_joint_moments():
+    """Joint moments (and fibre lengths) simulated at the true values give the three slack
+    lengths back from 5 % off; missing moment arms are a clear error."""
+    params = rajagopal2016(["soleus_r", "gasmed_r", "tibant_r"])
+    experiment = _three_muscle_moment_experiment(params)
+    data = experiment.target_values(eqx.filter_jit(experiment.predict)(make_mtu(params)))
+    experiment = eqx.tree_at(lambda e: e.targets, experiment, data)
+    start = perturb(params, ["tendon_slack_length"], 0.05, key=jr.key(1))
+    result = fit(make_mtu(start), [experiment], FreeParameters(("tendon_slack_length",)),
+                 progress=False)
+    np.testing.assert_allclose(result.fitted["tendon_slack_length"], params.tendon_slack_length,
+                               rtol=1e-6)
+    assert result.predicted[0]["joint_moment"].shape == (101, 2)
+    bare = eqx.tree_at(lambda e: e.moment_arms, experiment, None,
+                       is_leaf=lambda x: x is None)
+    with pytest.raises(ValueError, match="joint_moment targets need moment_arms"):
+        fit(make_mtu(start), [bare], FreeParameters(("tendon_slack_length",)), progress=False)

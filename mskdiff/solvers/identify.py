@@ -28,26 +28,52 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 from jax import Array
+from jax.flatten_util import ravel_pytree
 
 from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler
 from ..integrate.simulate import simulate
 from ..muscle.mtu import AbstractMTU, MTUOutputs
 from ..muscle.parameters import PARAMETER_FIELDS
 
-#: Quantities a residual can use: `MTUOutputs` fields, plus `activation`.
+#: Per-muscle quantities a residual can use: `MTUOutputs` fields, plus `activation`.
 OBSERVABLES = (*MTUOutputs.__dataclass_fields__, "activation")
+#: Joint moments [N m]: `sum_i moment_arm[s, i, j] * tendon_force[s, i]`, shape (n_samples, n_coordinates).
+JOINT_MOMENT = "joint_moment"
 #: Default box for a free parameter, relative to its starting value.
 DEFAULT_BOUNDS = (0.5, 1.5)
 
 
 class AbstractExperiment(eqx.Module):
-    """Data for the muscles of one MTU model and how to predict it from the model."""
+    """Data for the muscles of one MTU model and how to predict it from the model.
 
-    targets: dict[str, Array]  # quantity -> measured values, shape (n_samples, n_muscles)
+    `targets` maps a quantity to measured values: per-muscle quantities (`OBSERVABLES`) have
+    shape `(n_samples, n_muscles)`; `"joint_moment"` [N m] has shape
+    `(n_samples, n_coordinates)` and needs `moment_arms` [m] of shape
+    `(n_samples, n_muscles, n_coordinates)`.
+    """
 
-    def predict(self, mtu: AbstractMTU) -> dict[str, Array]:
-        """The model's values of every target quantity (same shapes as `targets`)."""
+    targets: dict[str, Array]
+    moment_arms: Array | None = eqx.field(default=None, kw_only=True)
+
+    def predict(self, mtu: AbstractMTU, quantities: Sequence[str] | None = None
+                ) -> dict[str, Array]:
+        """Per-muscle `quantities` (default: the per-muscle targets), `(n_samples, n_muscles)`."""
         raise NotImplementedError
+
+    def muscle_quantities(self) -> tuple[str, ...]:
+        """The per-muscle quantities the targets need (tendon force for joint moments)."""
+        needed = [q for q in self.targets if q != JOINT_MOMENT]
+        if JOINT_MOMENT in self.targets and "tendon_force" not in needed:
+            needed.append("tendon_force")
+        return tuple(needed)
+
+    def target_values(self, per_muscle: dict[str, Array]) -> dict[str, Array]:
+        """Every target's predicted value from the per-muscle predictions."""
+        out = {q: per_muscle[q] for q in self.targets if q != JOINT_MOMENT}
+        if JOINT_MOMENT in self.targets:
+            out[JOINT_MOMENT] = jnp.einsum("smj,sm->sj", self.moment_arms,
+                                           per_muscle["tendon_force"])
+        return {q: out[q] for q in self.targets}
 
 
 class TimeSeriesExperiment(AbstractExperiment):
@@ -62,12 +88,14 @@ class TimeSeriesExperiment(AbstractExperiment):
     initial_activation: Array
     integrator: AbstractIntegrator = SemiImplicitEuler(4)
 
-    def predict(self, mtu: AbstractMTU) -> dict[str, Array]:
-        """Simulate from equilibrium and sample the target quantities at `times`."""
+    def predict(self, mtu: AbstractMTU, quantities: Sequence[str] | None = None
+                ) -> dict[str, Array]:
+        """Simulate from equilibrium and sample the quantities at `times`."""
         _, length, velocity = self.drive(self.times[0])
         state0 = mtu.init_state(length, velocity, self.initial_activation)
         trajectory = simulate(mtu, state0, self.times, self.drive, integrator=self.integrator)
-        return {q: _observable(trajectory.outputs, trajectory.states, q) for q in self.targets}
+        return {q: _observable(trajectory.outputs, trajectory.states, q)
+                for q in (quantities or self.muscle_quantities())}
 
 
 class EquilibriumExperiment(AbstractExperiment):
@@ -81,15 +109,16 @@ class EquilibriumExperiment(AbstractExperiment):
     mtu_velocity: Array
     activation: Array
 
-    def predict(self, mtu: AbstractMTU) -> dict[str, Array]:
-        """The target quantities at each sample's equilibrium."""
+    def predict(self, mtu: AbstractMTU, quantities: Sequence[str] | None = None
+                ) -> dict[str, Array]:
+        """The quantities at each sample's equilibrium."""
 
         def one(length, velocity, activation):
             state = mtu.init_state(length, velocity, activation)
             return mtu.outputs(state, length, velocity), state
 
         outputs, states = jax.vmap(one)(self.mtu_length, self.mtu_velocity, self.activation)
-        return {q: _observable(outputs, states, q) for q in self.targets}
+        return {q: _observable(outputs, states, q) for q in (quantities or self.muscle_quantities())}
 
 
 def _observable(outputs: MTUOutputs, states, quantity: str) -> Array:
@@ -195,7 +224,7 @@ def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeP
         scales=tuple({q: _data_scale(y) for q, y in e.targets.items()} for e in experiments),
         packing=_Packing.create(free, mtu), weights=tuple(sorted((weights or {}).items())),
         prior_weight=float(prior_weight))
-    recorder = _Recorder(progress, max_steps)
+    recorder = _Recorder(progress, 2 * max_steps)  # a residual and a Jacobian per step
     with recorder:
         solution = _solve(problem, problem.packing.z0, rtol, atol, max_steps)
     values = problem.packing.to_values(solution.value)
@@ -283,49 +312,64 @@ class _Problem(eqx.Module):
     weights: tuple = eqx.field(static=True)
     prior_weight: float = eqx.field(static=True)
 
-    def row_muscle(self, *, prior: bool) -> np.ndarray:
-        """Muscle index of every residual (-1 for the prior of a shared field)."""
-        n = self.packing.n_muscles
-        rows = [np.arange(np.size(y)) % n for e in self.experiments for y in e.targets.values()]
-        if prior and self.prior_weight:
-            rows.append(self.packing.muscle)
-        return np.concatenate(rows)
+
+def _per_muscle(problem: _Problem, values: Array) -> list[dict[str, Array]]:
+    """Every experiment's per-muscle predictions at the free values."""
+    model = problem.packing.apply(problem.mtu, values)
+    return [e.predict(model) for e in problem.experiments]
 
 
-def _jacobian(f: Callable, x: Array, packing: _Packing, row_muscle: np.ndarray) -> Array:
-    """Jacobian of residuals `f` at the flat vector `x`, one JVP per free field.
-
-    The muscles of an MTU model are independent, so a residual of muscle i depends on
-    muscle i's values only (and on shared ones): seeding all muscles of one field at once and
-    keeping each muscle's rows gives that field's columns (column compression).
-    """
-    colour, muscle = packing.colour, packing.muscle
-    seeds = jnp.asarray(colour[None, :] == np.arange(len(packing.fields))[:, None], dtype=x.dtype)
-    columns = jax.vmap(lambda seed: jax.jvp(f, (x,), (seed,))[1])(seeds)  # (n_fields, n_rows)
-    mask = (row_muscle[:, None] == muscle[None, :]) | (muscle[None, :] < 0)
-    return columns.T[:, colour] * jnp.asarray(mask, dtype=x.dtype)
+def _residuals_of(problem: _Problem, per_muscle: list[dict[str, Array]]) -> Array:
+    """Weighted, range-scaled errors of every target, flat; affine in the predictions."""
+    weights = dict(problem.weights)
+    out = []
+    for experiment, scale, predicted in zip(problem.experiments, problem.scales, per_muscle,
+                                            strict=True):
+        values = experiment.target_values(predicted)
+        for q, y in experiment.targets.items():
+            out.append((weights.get(q, 1.0) * (values[q] - y) / scale[q]).ravel())
+    return jnp.concatenate(out)
 
 
 def _data_residuals(problem: _Problem, values: Array) -> Array:
-    """Weighted, range-scaled prediction errors of every experiment and quantity, flat."""
-    model = problem.packing.apply(problem.mtu, values)
-    weights = dict(problem.weights)
-    out = []
-    for experiment, scale in zip(problem.experiments, problem.scales, strict=True):
-        predicted = experiment.predict(model)
-        for q, y in experiment.targets.items():
-            out.append((weights.get(q, 1.0) * (predicted[q] - y) / scale[q]).ravel())
-    return jnp.concatenate(out)
+    return _residuals_of(problem, _per_muscle(problem, values))
+
+
+def _data_jacobian(problem: _Problem, values: Array) -> Array:
+    """d(data residuals)/d(free values), exact, with one JVP per free field.
+
+    A per-muscle prediction of muscle i depends on muscle i's values only (and on shared
+    ones), so seeding all muscles of one field at once and keeping each muscle's rows gives
+    that field's columns (column compression). The residuals are affine in the predictions
+    (joint moments mix muscles through the moment arms): that map is applied to every column.
+    """
+    packing = problem.packing
+    flat, unravel = ravel_pytree(_per_muscle(problem, values))
+    row_muscle = np.concatenate([np.arange(int(np.prod(leaf.shape))) % packing.n_muscles
+                                 for leaf in jax.tree.leaves(_per_muscle_shapes(problem, values))])
+    colour, muscle = packing.colour, packing.muscle
+    seeds = jnp.asarray(colour[None, :] == np.arange(len(packing.fields))[:, None],
+                        dtype=values.dtype)
+    predict = lambda v: ravel_pytree(_per_muscle(problem, v))[0]
+    columns = jax.vmap(lambda seed: jax.jvp(predict, (values,), (seed,))[1])(seeds)
+    mask = (row_muscle[:, None] == muscle[None, :]) | (muscle[None, :] < 0)
+    prediction_jacobian = columns.T[:, colour] * jnp.asarray(mask, dtype=values.dtype)
+    linear = lambda column: jax.jvp(lambda p: _residuals_of(problem, unravel(p)), (flat,),
+                                    (column,))[1]
+    return jax.vmap(linear, in_axes=1, out_axes=1)(prediction_jacobian)
+
+
+def _per_muscle_shapes(problem: _Problem, values: Array):
+    return jax.eval_shape(lambda v: _per_muscle(problem, v), values)
 
 
 @eqx.filter_jit
 def _at_solution(problem: _Problem, values: Array):
-    """Residuals, Jacobian, RMS error per quantity and predictions at the solution."""
-    residuals = _data_residuals(problem, values)
-    jacobian = _jacobian(lambda v: _data_residuals(problem, v), values, problem.packing,
-                         problem.row_muscle(prior=False))
-    model = problem.packing.apply(problem.mtu, values)
-    predictions = [e.predict(model) for e in problem.experiments]
+    """Residuals, Jacobian, RMS error per quantity and target predictions at the solution."""
+    per_muscle = _per_muscle(problem, values)
+    residuals = _residuals_of(problem, per_muscle)
+    jacobian = _data_jacobian(problem, values)
+    predictions = [e.target_values(p) for e, p in zip(problem.experiments, per_muscle, strict=True)]
     squares: dict[str, list] = {}
     for experiment, predicted in zip(problem.experiments, predictions, strict=True):
         for q, y in experiment.targets.items():
@@ -345,11 +389,23 @@ def _residuals(z: Array, problem: _Problem) -> Array:
     return r
 
 
+def _latent_jacobian(z: Array, problem: _Problem) -> Array:
+    """d(_residuals)/dz: the data Jacobian through the sigmoid box, plus the prior rows."""
+    packing = problem.packing
+    values = packing.to_values(z)
+    dvalues = (packing.high - packing.low) * jax.nn.sigmoid(z) * jax.nn.sigmoid(-z)
+    jacobian = _data_jacobian(problem, values) * dvalues[None, :]
+    if problem.prior_weight:
+        prior = jnp.diag(problem.prior_weight * dvalues / packing.start)
+        jacobian = jnp.concatenate([jacobian, prior])
+    return jacobian
+
+
 @eqx.filter_jit
 def _solve(problem: _Problem, z0: Array, rtol: float, atol: float, max_steps: int):
     """Levenberg-Marquardt on the latent vector, with a materialised forward-mode Jacobian.
 
-    The residuals get a custom JVP that builds the full Jacobian (`_jacobian`: one JVP per
+    The residuals get a custom JVP that builds the full Jacobian (`_data_jacobian`: one JVP per
     free field) and applies it. This is cheaper than optimistix's default `linearize` (one
     JVP per entry), and with `linearize` the implicit-function JVP of the muscles'
     equilibrium initialisation received non-finite inputs at some trial points.
@@ -362,9 +418,7 @@ def _solve(problem: _Problem, z0: Array, rtol: float, atol: float, max_steps: in
     @residuals.defjvp
     def residuals_jvp(primals, tangents):
         (z,), (dz,) = primals, tangents
-        jacobian = _jacobian(lambda y: _residuals(y, problem), z, problem.packing,
-                             problem.row_muscle(prior=True))
-        return residuals(z), jacobian @ dz
+        return residuals(z), _latent_jacobian(z, problem) @ dz
 
     solver = optx.LevenbergMarquardt(rtol=rtol, atol=atol)
     return optx.least_squares(lambda z, _: residuals(z), solver, z0, max_steps=max_steps,
@@ -406,11 +460,26 @@ def _check_experiments(experiments, n_muscles: int) -> None:
         if not experiment.targets:
             raise ValueError(f"experiment {k} has no targets")
         for q, y in experiment.targets.items():
+            if q == JOINT_MOMENT:
+                _check_joint_moments(k, y, experiment.moment_arms, n_muscles)
+                continue
             if q not in OBSERVABLES:
-                raise ValueError(f"experiment {k}: unknown quantity {q!r}; known: {list(OBSERVABLES)}")
+                raise ValueError(f"experiment {k}: unknown quantity {q!r}; known: "
+                                 f"{[*OBSERVABLES, JOINT_MOMENT]}")
             if jnp.ndim(y) != 2 or jnp.shape(y)[1] != n_muscles:
                 raise ValueError(f"experiment {k}: {q} must have shape (n_samples, {n_muscles}), "
                                  f"got {jnp.shape(y)}")
+
+
+def _check_joint_moments(k: int, moments, moment_arms, n_muscles: int) -> None:
+    if moment_arms is None:
+        raise ValueError(f"experiment {k}: joint_moment targets need moment_arms "
+                         "(n_samples, n_muscles, n_coordinates)")
+    n_samples, n_coordinates = jnp.shape(moments) if jnp.ndim(moments) == 2 else (None, None)
+    if n_samples is None or jnp.shape(moment_arms) != (n_samples, n_muscles, n_coordinates):
+        raise ValueError(f"experiment {k}: joint_moment {jnp.shape(moments)} and moment_arms "
+                         f"{jnp.shape(moment_arms)} must have shapes (n_samples, n_coordinates) "
+                         f"and (n_samples, {n_muscles}, n_coordinates)")
 
 
 def _data_scale(y: Array) -> Array:
