@@ -273,3 +273,44 @@ def test_slack_lengths_from_joint_moments():
                        is_leaf=lambda x: x is None)
     with pytest.raises(ValueError, match="joint_moment targets need moment_arms"):
         fit(make_mtu(start), [bare], FreeParameters(("tendon_slack_length",)), progress=False)
+
+
+def test_equilibrium_tables_are_found_by_pattern(reference_dir, tmp_path):
+    """Any `<prefix>_equilibrium.csv` with one `*<prefix>*_muscles.csv` beside it; an
+    ambiguous or missing muscle table is a clear error."""
+    shutil.copy(reference_dir / "walk_equilibrium.csv", tmp_path / "trial2_equilibrium.csv")
+    with pytest.raises(FileNotFoundError, match=r"exactly one muscle table '\*trial2\*_muscles"):
+        find_equilibrium_tables(tmp_path)[0].parameter_table()
+    shutil.copy(reference_dir / "rajagopal2016_scaled_walk_muscles.csv",
+                tmp_path / "subject_trial2_muscles.csv")
+    (table,) = find_equilibrium_tables(tmp_path)
+    problem = equilibrium_problem(table, muscles=["soleus_r", "recfem_l"])
+    assert problem.name == "trial2" and problem.truth.names == ("soleus_r", "recfem_l")
+    assert problem.experiment.targets["fiber_length"].shape == (9, 2)
+
+
+@pytest.mark.x64
+def test_shared_field_weights_and_prior(walking):
+    """Per-muscle slack lengths with one shared tendon strain, weighted quantities, on
+    mskdiff's own equilibria of 4 muscles: both come back from 5-10 % off. A heavy prior
+    instead holds the values at the start."""
+    problem = equilibrium_problem(walking, muscles=["soleus_r", "gasmed_r", "tibant_r",
+                                                    "recfem_r"])
+    truth = make_mtu(problem.truth)
+    data = eqx.filter_jit(problem.experiment.predict)(truth)
+    experiment = eqx.tree_at(lambda e: e.targets, problem.experiment, data)
+    start = perturb(problem.truth, ["tendon_slack_length"], 0.05, key=jr.key(2))
+    start = eqx.tree_at(lambda p: p.tendon_strain_at_one_norm_force, start,
+                        1.1 * start.tendon_strain_at_one_norm_force)
+    free = FreeParameters(("tendon_slack_length", "tendon_strain_at_one_norm_force"),
+                          shared=("tendon_strain_at_one_norm_force",))
+    result = fit(make_mtu(start), [experiment], free, weights={"tendon_force": 2.0},
+                 progress=False)
+    np.testing.assert_allclose(result.fitted["tendon_slack_length"],
+                               problem.truth.tendon_slack_length, rtol=1e-6)
+    np.testing.assert_allclose(result.fitted["tendon_strain_at_one_norm_force"], 0.049, rtol=1e-5)
+    assert result.flat_labels[-1] == "tendon_strain_at_one_norm_force"
+    held = fit(make_mtu(start), [experiment], FreeParameters(("tendon_slack_length",)),
+               prior_weight=1e4, progress=False)
+    np.testing.assert_allclose(held.fitted["tendon_slack_length"], start.tendon_slack_length,
+                               rtol=1e-3)

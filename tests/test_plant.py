@@ -168,11 +168,12 @@ def test_nonfinite_state_is_reported_with_env_and_step():
 
 
 def test_sub_steps_converge():
-    """The elastic plant with 8 sub-steps is closer to 16 than 1 sub-step is."""
+    """With 4 sub-steps (the default) the elastic plant is closer to 16 than with 1. (25
+    steps from one pose: the 4-sub-step rollout is the program the batch test compiled.)"""
     plant = tiny_plant()
     state = plant.init(crouch_qpos(), activation=0.1)
-    excitations = jnp.full((40, 4), 0.7)
+    excitations = jnp.full((25, 4), 0.7)
     run = lambda n: rollout(plant, state, excitations, integrator=SemiImplicitEuler(n),
                             checkpoint=False)[1].tendon_force
     reference = run(16)
-    assert jnp.max(jnp.abs(run(8) - reference)) < jnp.max(jnp.abs(run(1) - reference))
+    assert jnp.max(jnp.abs(run(4) - reference)) < jnp.max(jnp.abs(run(1) - reference))

@@ -90,6 +90,7 @@ def _single_rollout(plant, state, excitations, integrator, segment_length, check
     return state, records, bad_step
 
 
+@eqx.filter_jit
 def rollout(plant: MJXPlant, state: PlantState, excitations, *,
             integrator: AbstractIntegrator = DEFAULT_INTEGRATOR,
             checkpoint: bool = True, segment_length: int | None = None,
@@ -113,6 +114,9 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
     Returns:
         `(final state, PlantTrajectory)`; the trajectory's axes are `(T, ...)` or
         `(T, n_envs, ...)`.
+
+    Jitted (`eqx.filter_jit`): repeated calls with the same plant structure, shapes and
+    options reuse one compiled program; inside an outer `jit` it is inlined.
     """
     excitations = jnp.asarray(excitations, dtype=float)
     if excitations.ndim not in (2, 3) or excitations.shape[-1] != plant.n_muscles:

@@ -1,5 +1,6 @@
 """Solvers built on `jax.grad`/`jax.jacfwd`: parameter identification."""
 
+from .fit_job import plot_fit
 from .identify import (
     EquilibriumExperiment,
     FitResult,
@@ -7,5 +8,8 @@ from .identify import (
     TimeSeriesExperiment,
     fit,
 )
+from .reference_cases import equilibrium_problem, isolated_mtu_problem, perturb, sine_drive
 
-__all__ = ["EquilibriumExperiment", "FitResult", "FreeParameters", "TimeSeriesExperiment", "fit"]
+__all__ = ["EquilibriumExperiment", "FitResult", "FreeParameters", "TimeSeriesExperiment",
+           "equilibrium_problem", "fit", "isolated_mtu_problem", "perturb", "plot_fit",
+           "sine_drive"]

@@ -21,7 +21,15 @@ from ..io.osim import load_osim
 from ..io.osim_write import write_osim_parameters
 from ..io.reference import find_equilibrium_tables, find_isolated_mtu_cases
 from ..muscle import make_mtu
-from .identify import EquilibriumExperiment, FitResult, FreeParameters, fit
+from ..muscle.parameters import MuscleParameters
+from .identify import (
+    AbstractExperiment,
+    EquilibriumExperiment,
+    FitResult,
+    FreeParameters,
+    TimeSeriesExperiment,
+    fit,
+)
 from .reference_cases import ReferenceProblem, equilibrium_problem, isolated_mtu_problem, perturb
 
 
@@ -95,7 +103,8 @@ def run_fit_job(data_dir, free_fields: Sequence[str], *, out_dir, osim=None,
             result, entry = fit_problem(problem, start, free, perturbation=perturbation, key=key,
                                         progress=progress)
             plot = out_dir / f"fit_{problem.name}.png"
-            plot_fit(plot, problem, result)
+            plot_fit(plot, result, problem.experiment, truth=problem.truth,
+                     title=f"mskdiff fit: {problem.name}")
             entry["plot"] = str(plot)
             if osim is not None and isinstance(problem.experiment, EquilibriumExperiment):
                 fitted = out_dir / f"{Path(osim).stem}_fitted.osim"
@@ -127,50 +136,55 @@ def format_report(report: dict) -> str:
 
 #: Units of the quantities a fit can use, for axis labels.
 UNITS = {"tendon_force": "N", "fiber_length": "m", "norm_fiber_length": "-",
-         "pennation_angle": "rad", "activation": "-"}
+         "pennation_angle": "rad", "activation": "-", "joint_moment": "N m"}
 
 
-def plot_fit(path, problem: ReferenceProblem, result: FitResult) -> None:
-    """Data vs fit per quantity, fitted - set-up values per muscle (several muscles), cost."""
+def plot_fit(path, result: FitResult, experiment: AbstractExperiment, *,
+             truth: MuscleParameters | None = None, title: str = "mskdiff fit") -> None:
+    """Data vs fit per target of `experiment` (the first one fitted) and the cost history.
+
+    With `truth` and several muscles, also each muscle's relative error of every field.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    targets = {q: np.asarray(y) for q, y in problem.experiment.targets.items()}
-    panels = len(targets) + 1 + (len(result.names) > 1)
+    targets = {q: np.asarray(y) for q, y in experiment.targets.items()}
+    show_errors = truth is not None and len(result.names) > 1
+    panels = len(targets) + 1 + show_errors
     fig, axes = plt.subplots(panels, 1, figsize=(9, 3 * panels))
     for ax, (q, y) in zip(axes, targets.items(), strict=False):
-        _plot_quantity(ax, problem, q, y, result.predicted[0][q])
+        _plot_quantity(ax, experiment, q, y, result.predicted[0][q])
         ax.set_title(f"{q}: RMS error {result.residual_rms[q]:.3g} {UNITS.get(q, '')}")
-    if len(result.names) > 1:
+    if show_errors:
         ax = axes[-2]
         x = np.arange(len(result.names))
         for k, field in enumerate(result.fields):
-            error = result.fitted[field] - np.asarray(getattr(problem.truth, field))
-            ax.bar(x + k / (len(result.fields) + 1), 1e3 * error, width=1 / (len(result.fields) + 1),
-                   label=field)
+            error = result.fitted[field] / np.asarray(getattr(truth, field)) - 1
+            ax.bar(x + k / (len(result.fields) + 1), 100 * error,
+                   width=1 / (len(result.fields) + 1), label=field)
         ax.set_xticks(x, result.names, rotation=90, fontsize=6)
-        ax.set_ylabel("fitted - set-up [mm]")
+        ax.set_ylabel("fitted / true - 1 [%]")
         ax.legend()
     axes[-1].semilogy(result.cost_history)
     axes[-1].set_xlabel("evaluation")
     axes[-1].set_ylabel("cost (0.5 sum r^2)")
-    fig.suptitle(f"mskdiff fit: {problem.name}")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _plot_quantity(ax, problem: ReferenceProblem, quantity: str, data, fitted) -> None:
+def _plot_quantity(ax, experiment: AbstractExperiment, quantity: str, data, fitted) -> None:
     unit = UNITS.get(quantity, "")
-    if isinstance(problem.experiment, EquilibriumExperiment):
+    if not isinstance(experiment, TimeSeriesExperiment) or data.shape[1] > 1:
         ax.plot(data.ravel(), fitted.ravel(), ".", ms=3)
         ax.axline((0, 0), slope=1, color="k", lw=0.8)
         ax.set_xlabel(f"data [{unit}]")
         ax.set_ylabel(f"fit [{unit}]")
         return
-    t = np.asarray(problem.experiment.times)
+    t = np.asarray(experiment.times)
     ax.plot(t, data[:, 0], "k.", ms=2, label="data")
     ax.plot(t, fitted[:, 0], "C1", label="fit")
     ax.set_xlabel("time [s]")
