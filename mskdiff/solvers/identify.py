@@ -318,9 +318,44 @@ class _Problem(eqx.Module):
 
 
 def _per_muscle(problem: _Problem, values: Array) -> list[dict[str, Array]]:
-    """Every experiment's per-muscle predictions at the free values."""
+    """Every experiment's per-muscle predictions at the free values.
+
+    Trials of one structure (same type, static fields such as the drive, and array shapes)
+    are stacked and predicted by one `vmap`.
+    """
     model = problem.packing.apply(problem.mtu, values)
-    return [e.predict(model) for e in problem.experiments]
+    out: list = [None] * len(problem.experiments)
+    for members in _same_structure(problem.experiments):
+        trials = [problem.experiments[k] for k in members]
+        predictions = [trials[0].predict(model)] if len(trials) == 1 else _predict_stacked(
+            trials, model)
+        for k, predicted in zip(members, predictions, strict=True):
+            out[k] = predicted
+    return out
+
+
+def _predict_stacked(trials: list, model: AbstractMTU) -> list[dict[str, Array]]:
+    """Predictions of trials of one structure, by one `vmap` over their stacked arrays."""
+    static = eqx.filter(trials[0], eqx.is_array, inverse=True)
+    stacked = jax.tree.map(lambda *x: jnp.stack(x), *[eqx.filter(t, eqx.is_array) for t in trials])
+    batch = jax.vmap(lambda d: eqx.combine(d, static).predict(model))(stacked)
+    return [jax.tree.map(lambda x, i=i: x[i], batch) for i in range(len(trials))]
+
+
+def _same_structure(experiments) -> list[list[int]]:
+    """Indices of the experiments grouped by structure (treedef, static leaves, shapes)."""
+    groups: dict = {}
+    for k, experiment in enumerate(experiments):
+        arrays, static = eqx.partition(experiment, eqx.is_array)
+        leaves, treedef = jax.tree.flatten(arrays)
+        key = (treedef, jax.tree.structure(static),
+               tuple(jax.tree.leaves(static)),
+               tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves))
+        try:
+            groups.setdefault(key, []).append(k)
+        except TypeError:  # an unhashable static leaf: its own group
+            groups.setdefault(("unhashable", k), []).append(k)
+    return list(groups.values())
 
 
 def _residuals_of(problem: _Problem, per_muscle: list[dict[str, Array]]) -> Array:
