@@ -383,9 +383,10 @@ def _data_jacobian(problem: _Problem, values: Array) -> Array:
     (joint moments mix muscles through the moment arms): that map is applied to every column.
     """
     packing = problem.packing
-    flat, unravel = ravel_pytree(_per_muscle(problem, values))
-    row_muscle = np.concatenate([np.arange(int(np.prod(leaf.shape))) % packing.n_muscles
-                                 for leaf in jax.tree.leaves(_per_muscle_shapes(problem, values))])
+    per_muscle = _per_muscle(problem, values)
+    flat, unravel = ravel_pytree(per_muscle)
+    row_muscle = np.concatenate([np.arange(np.size(leaf)) % packing.n_muscles
+                                 for leaf in jax.tree.leaves(per_muscle)])
     colour, muscle = packing.colour, packing.muscle
     seeds = jnp.asarray(colour[None, :] == np.arange(len(packing.fields))[:, None],
                         dtype=values.dtype)
@@ -396,10 +397,6 @@ def _data_jacobian(problem: _Problem, values: Array) -> Array:
     linear = lambda column: jax.jvp(lambda p: _residuals_of(problem, unravel(p)), (flat,),
                                     (column,))[1]
     return jax.vmap(linear, in_axes=1, out_axes=1)(prediction_jacobian)
-
-
-def _per_muscle_shapes(problem: _Problem, values: Array):
-    return jax.eval_shape(lambda v: _per_muscle(problem, v), values)
 
 
 @eqx.filter_jit
