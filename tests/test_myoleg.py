@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mskdiff.cli import main
+from mskdiff.integrate import SemiImplicitEuler
 from mskdiff.models import (
     RAJAGOPAL2016_MUSCLE_NAMES,
     myoleg,
@@ -18,8 +19,7 @@ from mskdiff.models import (
     standing_qpos,
 )
 from mskdiff.muscle import make_mtu
-from mskdiff.plant import MJXPlant
-from mskdiff.plant.simulate_job import chunk_runner
+from mskdiff.plant import MJXPlant, rollout
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +78,9 @@ def test_batch_of_random_poses_and_excitations_stays_finite(mj_model):
     rng = np.random.default_rng(0)
     states = plant.init_batch(np.stack([random_standing_qpos(mj_model, rng) for _ in range(8)]),
                               activation=0.05)
-    run = chunk_runner(4)
     for k in range(5):
-        states, trajectory = run(plant, states, jr.uniform(jr.key(k), (50, 8, 80)))
+        states, trajectory = rollout(plant, states, jr.uniform(jr.key(k), (50, 8, 80)),
+                                     integrator=SemiImplicitEuler(4), checkpoint=False)
         np.testing.assert_array_equal(trajectory.nonfinite_step, -1)
         assert bool(jnp.all(jnp.isfinite(trajectory.tendon_force)))
     assert bool(jnp.all(jnp.isfinite(states.data.qpos)))

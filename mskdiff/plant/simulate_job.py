@@ -11,11 +11,9 @@ Writes `simulate.npz` with these keys (T steps, N envs, M muscles):
 and `simulate.png` (hip/knee/ankle angles, tendon forces and fibre lengths of env 0).
 """
 
-import functools
 import time
 from pathlib import Path
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -61,18 +59,6 @@ def joint_coordinate_names(mj_model: mujoco.MjModel) -> list[str]:
     return names
 
 
-@functools.cache
-def chunk_runner(substeps: int):
-    """Jitted `(plant, state, excitations) -> (state, trajectory)` without checkpointing.
-
-    One per sub-step count per process, so every caller with the same shapes (the CLI, the
-    tests) shares one compiled program.
-    """
-    integrator = SemiImplicitEuler(substeps)
-    return eqx.filter_jit(lambda plant, state, excitation: rollout(
-        plant, state, excitation, integrator=integrator, checkpoint=False))
-
-
 def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: int = 0,
                    substeps: int = 4, chunk_seconds: float = 0.1, progress: bool = True):
     """Roll out `n_envs` copies from `qpos` for `seconds`; returns (trajectory, excitation, env-steps/s).
@@ -87,10 +73,11 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
     excitation = default_excitation(plant, n_chunks * chunk, n_envs, key=jr.key(seed))
     state = plant.init_batch(jnp.broadcast_to(jnp.asarray(qpos, dtype=float), (n_envs, len(qpos))),
                              activation=0.05)
-    run = chunk_runner(substeps)
+    integrator = SemiImplicitEuler(substeps)
     pieces, start = [], None
     for k in tqdm(range(n_chunks), desc=f"simulate {n_envs} envs", disable=not progress):
-        state, piece = run(plant, state, excitation[k * chunk:(k + 1) * chunk])
+        state, piece = rollout(plant, state, excitation[k * chunk:(k + 1) * chunk],
+                               integrator=integrator, checkpoint=False)
         jax.block_until_ready(piece)
         pieces.append(jax.tree.map(np.asarray, piece))
         if k == 0:
