@@ -1,5 +1,6 @@
 """Shared test set-up: strict dtypes, per-test float64 (`@pytest.mark.x64`), reference data."""
 
+import gc
 import os
 from pathlib import Path
 
@@ -23,6 +24,20 @@ REFERENCE_DIR = Path(os.environ.get(
     "MSKDIFF_REFERENCE", Path(__file__).resolve().parents[1].parent / "shared" / "reference"))
 #: `../shared/data/rajagopal2016/Rajagopal2016.osim` beside the repository.
 RAJAGOPAL_OSIM = REFERENCE_DIR.parent / "data" / "rajagopal2016" / "Rajagopal2016.osim"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Free a test file's compiled programs when it ends.
+
+    XLA:CPU maps every kernel of a program into memory separately: myoLeg's gradient program
+    alone takes ~15,000 of Linux's default 65,530 memory maps per process (`vm.max_map_count`),
+    and one process running the whole suite ran out of them and crashed. Programs that a later
+    file needs again come from the persistent cache.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +74,8 @@ def getkey():
 #: by test count switched off in `pytest_configure`) files go to the workers in collection order,
 #: so starting with these keeps one worker from finishing minutes after the other
 #: (longest-processing-time-first scheduling).
-SLOWEST_FILES = ("test_myoleg_gradients.py", "test_plant.py", "test_identify.py",
-                 "test_myoleg.py", "test_gradients.py", "test_validation.py",
+SLOWEST_FILES = ("test_myoleg_gradients.py", "test_identify.py", "test_plant.py",
+                 "test_gradients.py", "test_validation.py", "test_myoleg.py",
                  "test_plant_gradients.py", "test_mtu.py")
 
 

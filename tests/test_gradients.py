@@ -183,11 +183,14 @@ def test_gradients_finite_over_random_states(name, getkey):
         return (out.tendon_force / params.max_isometric_force
                 + sum(jax.tree.leaves(rate)) * 1e-3 + sum(jax.tree.leaves(stepped)))
 
+    def total(args):
+        values = quantities(*args)
+        return jnp.sum(values), values
+
     args = (mtu, state, c["excitation"], c["mtu_length"], c["mtu_velocity"])
-    values = quantities(*args)
-    assert bool(jnp.all(jnp.isfinite(values)))
     # Muscles are independent, so the gradient of the sum holds every d(value_i)/d(input_i).
-    g = eqx.filter_grad(lambda a: jnp.sum(quantities(*a)))(args)
+    (_, values), g = eqx.filter_jit(eqx.filter_value_and_grad(total, has_aux=True))(args)
+    assert bool(jnp.all(jnp.isfinite(values)))
     for leaf in jax.tree.leaves(g):
         assert bool(jnp.all(jnp.isfinite(leaf)))
 
@@ -198,13 +201,15 @@ def test_init_state_finite_for_extreme_inputs(name, getkey):
     n = 2048
     params = batch_params(n)
     c = random_conditions(getkey(), n, params)
-    init = lambda p, l, v, a: jax.tree.leaves(
-        FORMULATIONS[name](p).init_state(l, v, a))
-    leaves = init(params, c["mtu_length"], c["mtu_velocity"], c["activation"])
+    def total(inputs):
+        p, length = inputs
+        leaves = jax.tree.leaves(FORMULATIONS[name](p).init_state(length, c["mtu_velocity"],
+                                                                   c["activation"]))
+        return sum(jnp.sum(x) for x in leaves), leaves
+
+    (_, leaves), g = eqx.filter_jit(eqx.filter_value_and_grad(total, has_aux=True))(
+        (params, c["mtu_length"]))
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in leaves)
-    g = eqx.filter_grad(lambda p, l: sum(jnp.sum(x) for x in init(p, l, c["mtu_velocity"],
-                                                                  c["activation"])))(
-        params, c["mtu_length"])
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g))
 
 

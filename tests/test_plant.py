@@ -134,7 +134,7 @@ def test_rollout_batch_equals_single_envs_and_checkpointing_changes_nothing():
     states = plant.init_batch(poses)
     # 25 steps: checkpoint segments of 5 with no remainder segment (one compile fewer).
     excitations = jnp.stack([jnp.full((25, 4), a) for a in (0.3, 0.6, 0.1)], axis=1)
-    _, batch = jax.jit(lambda s, e: rollout(plant, s, e, env_group=2))(states, excitations)
+    _, batch = rollout(plant, states, excitations, env_group=2)
     assert batch.qpos.shape == (25, 3, 3) and batch.tendon_force.shape == (25, 3, 4)
     for env in range(3):
         state = jax.tree.map(lambda x: x[env], states)  # noqa: B023
@@ -153,15 +153,16 @@ def test_cpu_env_groups_stay_below_the_lapack_split():
 
 
 def test_nonfinite_state_is_reported_with_env_and_step():
+    """Raised from inside the compiled rollout (a host callback), or recorded with `throw=False`
+    (a run-time flag: both runs use the batch test's program)."""
     plant = tiny_plant()
     states = plant.init_batch(np.stack([crouch_qpos()] * 3))
     poisoned = states.data.qvel.at[1, 1].set(jnp.inf)
     states = eqx.tree_at(lambda s: s.data.qvel, states, poisoned)
-    excitations = jnp.full((5, 3, 4), 0.2)
+    excitations = jnp.full((25, 3, 4), 0.2)
     with pytest.raises(Exception, match=r"env 1 at step 0"):
-        jax.block_until_ready(jax.jit(lambda s, e: rollout(plant, s, e, checkpoint=False))(
-            states, excitations))
-    _, trajectory = rollout(plant, states, excitations, checkpoint=False, throw=False)
+        jax.block_until_ready(rollout(plant, states, excitations, env_group=2))
+    _, trajectory = rollout(plant, states, excitations, env_group=2, throw=False)
     np.testing.assert_array_equal(trajectory.nonfinite_step, [-1, 0, -1])
     with pytest.raises(NonFiniteStateError, match="env 1 at step 0"):
         check_trajectory(trajectory)

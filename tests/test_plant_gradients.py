@@ -29,7 +29,7 @@ def tiny_problem():
             excitations, qpos, params = inputs
             model = eqx.tree_at(lambda p: p.mtu.params, plant, params)
             final, trajectory = rollout(model, model.init(qpos, activation=0.2), excitations,
-                                        checkpoint=False)
+                                        segment_length=N_STEPS)
             value = jnp.sum(final.data.qpos ** 2) + 1e-3 * jnp.mean(trajectory.tendon_force)
             return value, final.data._impl.contact.dist
 

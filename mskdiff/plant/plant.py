@@ -144,8 +144,6 @@ class MJXPlant(eqx.Module):
         """Muscle (actuator) names, in the order of excitations and muscle states."""
         return self.mtu.params.names
 
-    @eqx.filter_jit
-    @_mjx_numpy_rules
     def init(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
         """State at a pose with every muscle in equilibrium at `activation`.
 
@@ -153,16 +151,25 @@ class MJXPlant(eqx.Module):
             qpos: generalised positions, shape `(nq,)`.
             qvel: generalised velocities, shape `(nv,)` (default zero).
             activation: initial activation [-], scalar or `(n_muscles,)`.
+
+        Inputs are arrays to the compiled program, so other values do not recompile it.
         """
         m = self.mjx_model
         qpos = jnp.asarray(qpos, dtype=float)
         qvel = jnp.zeros(m.nv) if qvel is None else jnp.asarray(qvel, dtype=float)
         check_shape("qpos", qpos, (m.nq,))
         check_shape("qvel", qvel, (m.nv,))
+        activation = jnp.broadcast_to(jnp.asarray(activation, dtype=float), (self.n_muscles,))
+        return self._init(qpos, qvel, activation)
+
+    @eqx.filter_jit
+    @_mjx_numpy_rules
+    def _init(self, qpos: Array, qvel: Array, activation: Array) -> PlantState:
+        """`init` after its checks: every input is an array of the final shape."""
+        m = self.mjx_model
         data = mjx.make_data(m).replace(qpos=qpos, qvel=qvel)
         data = mjx.fwd_velocity(m, mjx.fwd_position(m, data))
         length, velocity, _ = self._mtu_kinematics(data)
-        activation = jnp.broadcast_to(jnp.asarray(activation, dtype=float), (self.n_muscles,))
         if self.mujoco_muscles:
             data = data.replace(act=data.act.at[self.actuator_ids].set(activation))
             return PlantState(data, RigidState(activation))

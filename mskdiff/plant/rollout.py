@@ -90,7 +90,6 @@ def _single_rollout(plant, state, excitations, integrator, segment_length, check
     return state, records, bad_step
 
 
-@eqx.filter_jit
 def rollout(plant: MJXPlant, state: PlantState, excitations, *,
             integrator: AbstractIntegrator = DEFAULT_INTEGRATOR,
             checkpoint: bool = True, segment_length: int | None = None,
@@ -115,8 +114,9 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
         `(final state, PlantTrajectory)`; the trajectory's axes are `(T, ...)` or
         `(T, n_envs, ...)`.
 
-    Jitted (`eqx.filter_jit`): repeated calls with the same plant structure, shapes and
-    options reuse one compiled program; inside an outer `jit` it is inlined.
+    Compiled (`eqx.filter_jit`): repeated calls with the same plant structure, shapes and
+    options reuse one program (`throw` is a run-time flag, so it does not recompile); inside
+    an outer `jit` it is inlined.
     """
     excitations = jnp.asarray(excitations, dtype=float)
     if excitations.ndim not in (2, 3) or excitations.shape[-1] != plant.n_muscles:
@@ -125,17 +125,26 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
     n_steps = excitations.shape[0]
     if n_steps < 1:
         raise ValueError("`excitations` needs at least one step")
-    segment_length = segment_length or math.ceil(math.sqrt(n_steps))
-    run = lambda s, e: _single_rollout(plant, s, e, integrator, segment_length, checkpoint)
     if excitations.ndim == 3:
         _check_batch(state, excitations.shape[1])
+    return _rollout(plant, state, excitations, jnp.asarray(throw), integrator=integrator,
+                    checkpoint=checkpoint,
+                    segment_length=segment_length or math.ceil(math.sqrt(n_steps)),
+                    env_group=env_group)
+
+
+@eqx.filter_jit
+def _rollout(plant, state, excitations, throw, *, integrator, checkpoint, segment_length,
+             env_group):
+    """`rollout` after its checks; `throw` is a boolean array."""
+    run = lambda s, e: _single_rollout(plant, s, e, integrator, segment_length, checkpoint)
+    if excitations.ndim == 3:
         final, records, bad_step = vmap_envs(run, plant.mjx_model.nv, group_size=env_group)(
             state, jnp.moveaxis(excitations, 1, 0))
         records = jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), records)
     else:
         final, records, bad_step = run(state, excitations)
-    if throw:
-        jax.debug.callback(_raise_if_nonfinite, bad_step)
+    jax.debug.callback(_raise_if_nonfinite, bad_step, throw)
     return final, PlantTrajectory(*records, nonfinite_step=bad_step)
 
 
@@ -147,8 +156,10 @@ def _check_batch(state: PlantState, n_envs: int) -> None:
                          f"{n_envs} (qpos shape ({n_envs}, nq)), got qpos shape {size}")
 
 
-def _raise_if_nonfinite(bad_step) -> None:
+def _raise_if_nonfinite(bad_step, throw=True) -> None:
     """Host-side: raise naming the first env (and its step) whose state went non-finite."""
+    if not throw:
+        return
     bad_step = np.atleast_1d(np.asarray(bad_step))
     envs = np.flatnonzero(bad_step >= 0)
     if envs.size:
