@@ -3,8 +3,10 @@
 from .osim import load_osim
 from .osim_write import write_osim_parameters
 from .reference import (
+    CaseDrive,
     EquilibriumTable,
     IsolatedMTUCase,
+    TimeFunction,
     find_equilibrium_tables,
     find_isolated_mtu_cases,
     parameters_from_table,
@@ -13,6 +15,7 @@ from .reference import (
 )
 
 __all__ = [
+    "CaseDrive",
     "EquilibriumTable",
     "IsolatedMTUCase",
     "find_equilibrium_tables",
@@ -20,6 +23,7 @@ __all__ = [
     "load_osim",
     "parameters_from_table",
     "read_csv",
+    "TimeFunction",
     "time_function",
     "write_osim_parameters",
 ]

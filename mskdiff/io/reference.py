@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,27 +45,104 @@ def read_csv(path) -> dict[str, np.ndarray]:
     return columns
 
 
-def time_function(spec: dict):
-    """An OpenSim function from its set-up description as a JAX function of time [s].
+#: Piecewise-linear knots are padded to a multiple of this, so set-ups with a few knots more or
+#: less still share one compiled program.
+KNOT_BLOCK = 8
 
-    Types (the reference README's): `constant`, `sine`, `piecewise_linear`, `smooth_step`.
+
+class TimeFunction(eqx.Module):
+    """An OpenSim set-up function of time [s]: constant + sine + knots + smooth step.
+
+    Each of OpenSim's types (`constant`, `sine`, `piecewise_linear`, `smooth_step`) sets one
+    part and leaves the others zero; adding exact zeros leaves its value unchanged. Every
+    set-up therefore has the same pytree structure, and simulations of different set-ups (same
+    duration and model) run in one compiled program. Parameters are float64 NumPy arrays, so
+    the function follows the precision JAX runs at.
     """
-    kind = spec.get("type")
-    if kind == "constant":
-        return lambda t: jnp.asarray(spec["value"], dtype=float) + 0.0 * t
-    if kind == "sine":
-        return lambda t: spec["amplitude"] * jnp.sin(spec["omega"] * t + spec["phase"]) \
-            + spec["offset"]
-    if kind == "piecewise_linear":
-        knots_t, knots_y = np.asarray(spec["t"], float), np.asarray(spec["y"], float)
-        return lambda t: jnp.interp(t, jnp.asarray(knots_t), jnp.asarray(knots_y))
-    if kind == "smooth_step":
-        def step(t):
-            x = jnp.clip((t - spec["t0"]) / (spec["t1"] - spec["t0"]), 0.0, 1.0)
-            return spec["y0"] + (spec["y1"] - spec["y0"]) * x**3 * (10 - 15 * x + 6 * x**2)
-        return step
-    raise ValueError(f"unknown function type {kind!r}; known: constant, sine, "
-                     "piecewise_linear, smooth_step")
+
+    offset: np.ndarray
+    amplitude: np.ndarray
+    omega: np.ndarray  # [rad/s]
+    phase: np.ndarray  # [rad]
+    knots_t: np.ndarray  # [s], increasing; padded past the last knot with flat knots
+    knots_y: np.ndarray
+    step_t0: np.ndarray  # [s]
+    step_t1: np.ndarray  # [s]
+    step_rise: np.ndarray  # y1 - y0
+
+    def __call__(self, t):
+        """The value at time `t` [s]."""
+        x = jnp.clip((t - self.step_t0) / (self.step_t1 - self.step_t0), 0.0, 1.0)
+        return (self.offset + self.amplitude * jnp.sin(self.omega * t + self.phase)
+                + jnp.interp(t, self.knots_t, self.knots_y)
+                + self.step_rise * x**3 * (10 - 15 * x + 6 * x**2))
+
+    @classmethod
+    def from_spec(cls, spec: dict) -> "TimeFunction":
+        """From a set-up's description (the reference README's types)."""
+        kind = spec.get("type")
+        parts = dict(offset=0.0, amplitude=0.0, omega=0.0, phase=0.0, knots_t=[0.0, 1.0],
+                     knots_y=[0.0, 0.0], step_t0=0.0, step_t1=1.0, step_rise=0.0)
+        if kind == "constant":
+            parts["offset"] = spec["value"]
+        elif kind == "sine":
+            parts.update({k: spec[k] for k in ("amplitude", "omega", "phase", "offset")})
+        elif kind == "piecewise_linear":
+            parts["knots_t"], parts["knots_y"] = _checked_knots(spec["t"], spec["y"])
+        elif kind == "smooth_step":
+            if not spec["t1"] > spec["t0"]:
+                raise ValueError(f"smooth_step needs t1 > t0, got t0={spec['t0']}, t1={spec['t1']}")
+            parts.update(offset=spec["y0"], step_t0=spec["t0"], step_t1=spec["t1"],
+                         step_rise=spec["y1"] - spec["y0"])
+        else:
+            raise ValueError(f"unknown function type {kind!r}; known: constant, sine, "
+                             "piecewise_linear, smooth_step")
+        knots_t, knots_y = _padded_knots(parts.pop("knots_t"), parts.pop("knots_y"))
+        return cls(knots_t=knots_t, knots_y=knots_y,
+                   **{k: np.asarray(v, dtype=np.float64) for k, v in parts.items()})
+
+
+def _checked_knots(t, y) -> tuple[np.ndarray, np.ndarray]:
+    """Knot times and values as float64 arrays: equal lengths >= 2, strictly increasing times."""
+    t, y = np.asarray(t, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if t.ndim != 1 or t.shape != y.shape or t.size < 2:
+        raise ValueError(f"piecewise_linear needs t and y of equal length >= 2, got {t.shape} "
+                         f"and {y.shape}")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError(f"piecewise_linear knot times must increase, got {t.tolist()}")
+    return t, y
+
+
+def _padded_knots(t, y) -> tuple[np.ndarray, np.ndarray]:
+    """Knots padded to a multiple of `KNOT_BLOCK`.
+
+    The padding is flat knots 1 s apart after the last one: `jnp.interp` holds the last value
+    there, as it does past the last knot.
+    """
+    t, y = np.asarray(t, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    extra = -len(t) % KNOT_BLOCK
+    return (np.concatenate([t, t[-1] + np.arange(1.0, extra + 1.0)]),
+            np.concatenate([y, np.full(extra, y[-1])]))
+
+
+def time_function(spec: dict) -> TimeFunction:
+    """An OpenSim function from its set-up description as a JAX function of time [s]."""
+    return TimeFunction.from_spec(spec)
+
+
+class CaseDrive(eqx.Module):
+    """An isolated-MTU set-up's inputs as a function of time (a pytree of `TimeFunction`s)."""
+
+    excitation: TimeFunction
+    mtu_length: TimeFunction
+
+    def __call__(self, t):
+        """(excitation, MTU length [m], MTU velocity [m/s]) at time `t` [s], each of shape (1,).
+
+        The velocity is the length's exact time derivative.
+        """
+        length, velocity = jax.jvp(self.mtu_length, (t,), (jnp.ones_like(t),))
+        return self.excitation(t)[None], length[None], velocity[None]
 
 
 class IsolatedMTUCase:
@@ -81,8 +159,9 @@ class IsolatedMTUCase:
         if self.muscle_class not in MUSCLE_CLASSES:
             raise ValueError(f"{setup_path}: unknown muscle_class {self.muscle_class!r}; "
                              f"known: {list(MUSCLE_CLASSES)}")
-        self._excitation = time_function(self.setup["excitation"])
-        self._mtu_length = time_function(self.setup["mtu_length"])
+        #: Inputs as a function of time (a pytree: cases of one duration share compiles).
+        self.drive = CaseDrive(time_function(self.setup["excitation"]),
+                               time_function(self.setup["mtu_length"]))
 
     @property
     def duration(self) -> float:
@@ -114,11 +193,6 @@ class IsolatedMTUCase:
         values["ignore_tendon_compliance"] = bool(props.get("ignore_tendon_compliance", False))
         source = self.setup.get("muscle_name_source", self.name)
         return MuscleParameters.from_dict(values, names=[_muscle_name(source, self.name)])
-
-    def drive(self, t):
-        """Inputs at time `t` [s]: (excitation, MTU length [m], MTU velocity [m/s]), shape (1,)."""
-        length, velocity = jax.jvp(self._mtu_length, (t,), (jnp.ones_like(t),))
-        return self._excitation(t)[None], length[None], velocity[None]
 
     def reference(self) -> dict[str, np.ndarray]:
         """The OpenSim trajectory (`mtu_sim_<case>.csv`) as columns."""

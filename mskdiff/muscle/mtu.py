@@ -1,6 +1,7 @@
 """The muscle-tendon unit interface shared by every formulation, and its outputs."""
 
 import abc
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -179,3 +180,12 @@ class AbstractMTU(eqx.Module):
     def n_muscles(self) -> int:
         """Number of muscles."""
         return self.params.n_muscles
+
+    def with_generic_names(self) -> "AbstractMTU":
+        """The same model with its muscles named by index ("0", "1", ...).
+
+        Names are static in compiled programs: models that differ only in their muscles' names
+        (e.g. the single muscles of many reference cases) share one program after this.
+        """
+        names = tuple(str(k) for k in range(self.n_muscles))
+        return eqx.tree_at(lambda m: m.params, self, dataclasses.replace(self.params, names=names))

@@ -224,7 +224,7 @@ def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeP
     experiments = tuple(experiments)
     _check_experiments(experiments, mtu.n_muscles)
     problem = _Problem(
-        mtu=mtu, experiments=experiments,
+        mtu=mtu.with_generic_names(), experiments=experiments,
         scales=tuple({q: _data_scale(y) for q, y in e.targets.items()} for e in experiments),
         packing=_Packing.create(free, mtu), weights=tuple(sorted((weights or {}).items())),
         prior_weight=float(prior_weight))

@@ -195,14 +195,19 @@ def _millard_curves(path):
 
 # --- isolated-MTU simulations ---------------------------------------------------------------
 
+#: `simulate`, compiled once per model structure, integrator and number of output times (the
+#: drive and the times are arguments, so cases of one duration share the program).
+_simulate = eqx.filter_jit(simulate)
+
+
 def _run_case(case: IsolatedMTUCase, mtu, integrator, dt: float):
     times = jnp.arange(round(case.duration / dt) + 1) * dt
     _, mtu_length, mtu_velocity = case.drive(jnp.asarray(0.0))
     activation = jnp.full((1,), case.initial_activation)
     state0 = mtu.init_state(mtu_length, mtu_velocity, activation)
-    run = eqx.filter_jit(lambda m, s: simulate(m, s, times, case.drive, integrator=integrator))
     start = time.perf_counter()
-    trajectory = jax.block_until_ready(run(mtu, state0))
+    trajectory = jax.block_until_ready(_simulate(mtu.with_generic_names(), state0, times,
+                                                 case.drive, integrator=integrator))
     return trajectory, time.perf_counter() - start
 
 
