@@ -59,6 +59,8 @@ def test_curves_residuals_and_tables_checked(shared_checks):
     assert any(c.file == "dgf_equilibrium_residual.csv" and c.status == PASS for c in shared_checks)
     assert any(c.file == "walk_equilibrium.csv" and c.status == PASS for c in shared_checks)
     assert any(c.file == "rajagopal2016_muscles.csv" and c.status == PASS for c in shared_checks)
+    metabolic = [c for c in shared_checks if c.file.startswith("metabolics_")]
+    assert len(metabolic) >= 8 * 24 and all(c.status == PASS for c in metabolic)
 
 
 @pytest.mark.slow

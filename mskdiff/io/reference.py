@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..muscle.metabolic import MetabolicInputs, MetabolicParameters
 from ..muscle.parameters import PARAMETER_FIELDS, MuscleParameters
 from .osim import CLASS_DEFAULTS as OSIM_CLASS_DEFAULTS
 
@@ -219,6 +220,60 @@ def _muscle_name(source: str, fallback: str) -> str:
 def find_isolated_mtu_cases(directory) -> list[IsolatedMTUCase]:
     """Every `mtu_sim_*_setup.json` in `directory`, sorted by name."""
     return [IsolatedMTUCase(p) for p in sorted(Path(directory).glob("mtu_sim_*_setup.json"))]
+
+
+#: The muscle-state columns of `mtu_sim_<case>.csv` that the metabolic models consume, in the
+#: order of `MetabolicInputs`' fields.
+METABOLIC_INPUT_COLUMNS = ("excitation", "activation", "norm_fiber_length", "fiber_velocity",
+                           "active_force_length_multiplier", "active_fiber_force",
+                           "passive_fiber_force")
+
+
+class MetabolicsCase:
+    """OpenSim's metabolic-probe outputs for an isolated-MTU case.
+
+    Files: `metabolics_<case>.csv` and its `_setup.json`, and the muscle states the probes
+    consumed (`mtu_sim_<case>.csv`).
+    """
+
+    def __init__(self, setup_path):
+        setup_path = Path(setup_path)
+        self.name = setup_path.name.removesuffix("_setup.json").removeprefix("metabolics_")
+        self.csv_path = setup_path.with_name(f"metabolics_{self.name}.csv")
+        self.states_path = setup_path.with_name(f"mtu_sim_{self.name}.csv")
+        with open(setup_path) as f:
+            self.setup = json.load(f)
+        if "metabolic_muscle_parameters" not in self.setup:
+            raise ValueError(f"{setup_path}: no `metabolic_muscle_parameters`")
+
+    def parameters(self) -> MetabolicParameters:
+        """The muscle's metabolic parameters, with the muscle mass OpenSim used."""
+        p = self.setup["metabolic_muscle_parameters"]
+        heat = p["bhargava_heat_constants_W_per_kg"]
+        values = [p["ratio_slow_twitch_fibers"], p["muscle_mass_used_kg"],
+                  p["max_isometric_force"], p["optimal_fiber_length"],
+                  p["max_contraction_velocity"],
+                  *(heat[f"{kind}_constant_{fibre}_twitch"]
+                    for kind in ("activation", "maintenance") for fibre in ("slow", "fast"))]
+        return MetabolicParameters(*(jnp.asarray([v], dtype=float) for v in values),
+                                   names=(self.setup.get("muscle", self.name),))
+
+    def inputs(self) -> MetabolicInputs:
+        """The consumed muscle quantities at every row, each `(n_rows, 1)`."""
+        for path in (self.csv_path, self.states_path):
+            if not path.exists():
+                raise FileNotFoundError(f"{path} (beside metabolics_{self.name}_setup.json) is missing")
+        states = read_csv(self.states_path)
+        return MetabolicInputs(*(jnp.asarray(states[c])[:, None] for c in METABOLIC_INPUT_COLUMNS))
+
+    def reference(self) -> dict[str, np.ndarray]:
+        """OpenSim's rates [W] as columns (`metabolics_<case>.csv`)."""
+        return read_csv(self.csv_path)
+
+
+def find_metabolics_cases(directory) -> list[MetabolicsCase]:
+    """Every `metabolics_*_setup.json` in `directory`, sorted by name."""
+    return [MetabolicsCase(p) for p in sorted(Path(directory).glob("metabolics_*_setup.json"))]
 
 
 #: Columns of an OpenSim muscle table (`rajagopal2016_*muscles.csv`) that map onto parameters.

@@ -1,4 +1,4 @@
-"""Muscle library: De Groote curves, activation dynamics, MTU formulations, parameters."""
+"""Muscle library: De Groote curves, activation dynamics, MTU formulations, parameters, metabolics."""
 
 from . import curves
 from .acceleration import AccelerationMTU, AccelerationState
@@ -7,6 +7,15 @@ from .activation import (
     DeGroote2016Activation,
     FirstOrderActivation,
     activation_dynamics_by_name,
+)
+from .metabolic import (
+    Bhargava2004,
+    Bhargava2004Smoothed,
+    MetabolicInputs,
+    MetabolicParameters,
+    MetabolicRates,
+    Umberger2010,
+    basal_rate,
 )
 from .mtu import AbstractMTU, MTUOutputs, equilibrium_norm_tendon_force
 from .parameters import DEFAULTS, PARAMETER_FIELDS, MuscleParameters
@@ -39,15 +48,22 @@ __all__ = [
     "AbstractMTU",
     "AccelerationMTU",
     "AccelerationState",
+    "Bhargava2004",
+    "Bhargava2004Smoothed",
     "DeGroote2016Activation",
     "FirstOrderActivation",
     "MTUOutputs",
+    "MetabolicInputs",
+    "MetabolicParameters",
+    "MetabolicRates",
     "MuscleParameters",
     "RigidState",
     "RigidTendonMTU",
     "TendonForceMTU",
     "TendonForceState",
+    "Umberger2010",
     "activation_dynamics_by_name",
+    "basal_rate",
     "curves",
     "equilibrium_norm_tendon_force",
     "make_mtu",

@@ -22,11 +22,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..integrate import DiffraxIntegrator, SemiImplicitEuler, simulate
-from ..io.reference import EquilibriumTable, IsolatedMTUCase, parameters_from_table, read_csv
+from ..io.reference import (
+    EquilibriumTable,
+    IsolatedMTUCase,
+    MetabolicsCase,
+    parameters_from_table,
+    read_csv,
+)
 from ..muscle import curves
 from ..muscle.acceleration import AccelerationMTU
 from ..muscle.activation import FirstOrderActivation
 from ..muscle.implicit import implicit_residual
+from ..muscle.metabolic import Bhargava2004, Bhargava2004Smoothed, Umberger2010
 from ..muscle.parameters import MuscleParameters
 from ..muscle.tendon_force import TendonForceMTU
 from . import geometry
@@ -47,6 +54,8 @@ TOLERANCES = {
     "acceleration_tendon_force_rms": 3e-3,
     "rigid_fiber_length": 1e-9,
     "parameter_table": 1e-12,
+    # Metabolic rates from OpenSim's own muscle states: max |error| / max(1 W, max |reference|).
+    "metabolic_rate": 1e-6,
     # myoLeg (MuJoCo) vs OpenSim's generic Rajagopal 2016 along a walking trial, RMS per muscle
     # and per muscle-coordinate pair [m] (geometry.GEOMETRY_BOUNDS; outliers in geometry.py).
     "geometry_mtu_length_rms": geometry.GEOMETRY_BOUNDS["mtu_length_rms"],
@@ -362,6 +371,78 @@ def _parameter_table(path: Path) -> list[Check]:
     return checks
 
 
+# --- metabolic rates --------------------------------------------------------------------------
+
+#: OpenSim's metabolic columns (the reference README's set-ups) -> (model label, rate field).
+#: Umberger's activation-maintenance heat is one term (`MetabolicRates.activation`).
+METABOLIC_COLUMNS = {
+    **{f"umberger2010_{rate}": ("umberger2010", field) for rate, field in (
+        ("total", "total"), ("activation_maintenance", "activation"),
+        ("shortening", "shortening"), ("mechanical_work", "mechanical_work"))},
+    "umberger2010_total_no_min_heat": ("umberger2010_no_min_heat", "total"),
+    "umberger2010_total_no_clamps": ("umberger2010_no_clamps", "total"),
+    "umberger2010_shortening_no_clamps": ("umberger2010_no_clamps", "shortening"),
+    **{f"bhargava2004_{field}": ("bhargava2004", field) for field in (
+        "total", "activation", "maintenance", "shortening", "mechanical_work")},
+    "bhargava2004_total_no_min_heat": ("bhargava2004_no_min_heat", "total"),
+    "bhargava2004_total_no_clamps": ("bhargava2004_no_clamps", "total"),
+    "bhargava2004_shortening_no_clamps": ("bhargava2004_no_clamps", "shortening"),
+    "bhargava2004_forcedep_total": ("bhargava2004_forcedep", "total"),
+    "bhargava2004_forcedep_shortening": ("bhargava2004_forcedep", "shortening"),
+    **{f"bhargava2004_smoothed_{field}": ("bhargava2004_smoothed", field) for field in (
+        "total", "activation", "maintenance", "shortening", "mechanical_work")},
+    "bhargava2004_smoothed_v2_total": ("bhargava2004_smoothed_v2", "total"),
+    "bhargava2004_smoothed_v2_shortening": ("bhargava2004_smoothed_v2", "shortening"),
+}
+
+
+def _metabolic_models(setup: dict) -> dict:
+    """The models behind `METABOLIC_COLUMNS`.
+
+    The second smoothed variant's settings come from the set-up (`smoothed_v2_settings`).
+    """
+    return {
+        "umberger2010": Umberger2010(),
+        "umberger2010_no_min_heat": Umberger2010(enforce_minimum_heat_rate=False),
+        "umberger2010_no_clamps": Umberger2010(enforce_minimum_heat_rate=False,
+                                               forbid_negative_total_power=False),
+        "bhargava2004": Bhargava2004(),
+        "bhargava2004_no_min_heat": Bhargava2004(enforce_minimum_heat_rate=False),
+        "bhargava2004_no_clamps": Bhargava2004(enforce_minimum_heat_rate=False,
+                                               forbid_negative_total_power=False),
+        "bhargava2004_forcedep": Bhargava2004(force_dependent_shortening=True),
+        "bhargava2004_smoothed": Bhargava2004Smoothed(),
+        "bhargava2004_smoothed_v2": Bhargava2004Smoothed(**setup.get("smoothed_v2_settings", {})),
+    }
+
+
+def _metabolics(path: Path) -> list[Check]:
+    """Every metabolic column recomputed from OpenSim's own muscle states.
+
+    The states are OpenSim's, so muscle-model differences do not enter; the tolerance is
+    relative to max(1 W, max |reference|).
+    """
+    case = MetabolicsCase(path)
+    reference, params, inputs = case.reference(), case.parameters(), case.inputs()
+    models = _metabolic_models(case.setup)
+    rates = {label: jax.vmap(lambda x, m=model: m(params, x))(inputs)
+             for label, model in models.items()}
+    checks = []
+    for column, values in reference.items():
+        if column not in METABOLIC_COLUMNS:
+            if column != "time":
+                checks.append(Check(path.name, f"metabolics_{case.name}", column, float("nan"),
+                                    float("nan"), None, "-", "-", SKIPPED, "unknown column"))
+            continue
+        label, field = METABOLIC_COLUMNS[column]
+        checks.append(compare(path.name, f"metabolics_{case.name}",
+                              f"{column} [from OpenSim's muscle states]",
+                              getattr(rates[label], field)[:, 0], values,
+                              tolerance=TOLERANCES["metabolic_rate"], unit="max(1 W, |ref|)",
+                              scale=max(1.0, float(np.max(np.abs(values))))))
+    return checks
+
+
 # --- muscle geometry of myoLeg along a walking trial -----------------------------------------
 
 @functools.cache
@@ -405,11 +486,12 @@ VALIDATORS: list[tuple[str, Callable[[Path], list[Check]]]] = [
     (r"mtu_sim_.+_setup\.json", _isolated_mtu),
     (r".+_equilibrium\.csv", _equilibrium_table),
     (r"rajagopal2016_muscles\.csv", _parameter_table),
+    (r"metabolics_.+_setup\.json", _metabolics),
     *((pattern, _walk_geometry) for pattern in geometry.GEOMETRY_FILE_PATTERNS),
 ]
 #: Files consumed by another file's validator (the CSV of an isolated-MTU set-up, its table).
 _COMPANIONS = (r"mtu_sim_.+(?<!_setup)\.csv", r".+_muscles\.csv",
-               r"millard2012_curve_params\.csv")
+               r"millard2012_curve_params\.csv", r"metabolics_.+(?<!_setup)\.csv")
 #: Known files that are deliberately not compared, with the reason (listed as skipped).
 _NOT_COMPARED = (
     (r"(?!.*_generic_).+_(mtu_lengths|moment_arms|mtu_lengthening_speeds)\.csv",
