@@ -17,7 +17,11 @@ from mskdiff.muscle.metabolic import (
     Umberger2010,
     basal_rate,
 )
-from mskdiff.validation.opensim import METABOLIC_COLUMNS, TOLERANCES, _metabolics
+from mskdiff.validation.opensim import (
+    METABOLIC_COLUMNS,
+    TOLERANCES,
+    metabolic_checks_from_states,
+)
 
 MODELS = {"umberger": Umberger2010(), "bhargava": Bhargava2004(),
           "forcedep": Bhargava2004(force_dependent_shortening=True),
@@ -51,7 +55,7 @@ def test_every_reference_column_from_opensims_states(reference_dir):
     assert len(cases) >= 8
     assert TOLERANCES["metabolic_rate"] <= 1e-6
     for case in cases:
-        checks = _metabolics(case.csv_path.with_name(f"metabolics_{case.name}_setup.json"))
+        checks = metabolic_checks_from_states(case)
         assert {c.quantity.split(" ")[0] for c in checks} == set(METABOLIC_COLUMNS), case.name
         assert all(c.status == "pass" and c.max_error <= 1e-12 for c in checks), case.name
 

@@ -42,6 +42,13 @@ class MetabolicInputs(eqx.Module):
     active_fiber_force: Array  # [N]
     passive_fiber_force: Array  # [N] (includes fibre damping)
 
+    @classmethod
+    def from_outputs(cls, outputs, excitation, activation) -> "MetabolicInputs":
+        """From an MTU model's `MTUOutputs` and its excitation and activation."""
+        return cls(excitation, activation, outputs.norm_fiber_length, outputs.fiber_velocity,
+                   outputs.active_force_length_multiplier, outputs.active_fiber_force,
+                   outputs.passive_fiber_force)
+
 
 class MetabolicParameters(eqx.Module):
     """Per-muscle metabolic parameters, each `(n_muscles,)`."""

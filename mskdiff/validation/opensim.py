@@ -33,7 +33,7 @@ from ..muscle import curves
 from ..muscle.acceleration import AccelerationMTU
 from ..muscle.activation import FirstOrderActivation
 from ..muscle.implicit import implicit_residual
-from ..muscle.metabolic import Bhargava2004, Bhargava2004Smoothed, Umberger2010
+from ..muscle.metabolic import Bhargava2004, Bhargava2004Smoothed, MetabolicInputs, Umberger2010
 from ..muscle.parameters import MuscleParameters
 from ..muscle.tendon_force import TendonForceMTU
 from . import geometry
@@ -423,22 +423,68 @@ def _metabolics(path: Path) -> list[Check]:
     relative to max(1 W, max |reference|).
     """
     case = MetabolicsCase(path)
+    checks = metabolic_checks_from_states(case)
+    states_setup = path.with_name(f"mtu_sim_{case.name}_setup.json")
+    if states_setup.is_file():
+        checks += _metabolics_from_simulation(IsolatedMTUCase(states_setup), case,
+                                              _metabolic_models(case.setup))
+    return checks
+
+
+def metabolic_checks_from_states(case: MetabolicsCase) -> list[Check]:
+    """Every column of the case recomputed from OpenSim's muscle states, against its tolerance."""
     reference, params, inputs = case.reference(), case.parameters(), case.inputs()
-    models = _metabolic_models(case.setup)
     rates = {label: jax.vmap(lambda x, m=model: m(params, x))(inputs)
-             for label, model in models.items()}
+             for label, model in _metabolic_models(case.setup).items()}
     checks = []
     for column, values in reference.items():
         if column not in METABOLIC_COLUMNS:
             if column != "time":
-                checks.append(Check(path.name, f"metabolics_{case.name}", column, float("nan"),
-                                    float("nan"), None, "-", "-", SKIPPED, "unknown column"))
+                checks.append(Check(case.csv_path.name, f"metabolics_{case.name}", column,
+                                    float("nan"), float("nan"), None, "-", "-", SKIPPED,
+                                    "unknown column"))
             continue
         label, field = METABOLIC_COLUMNS[column]
-        checks.append(compare(path.name, f"metabolics_{case.name}",
+        checks.append(compare(case.csv_path.name, f"metabolics_{case.name}",
                               f"{column} [from OpenSim's muscle states]",
                               getattr(rates[label], field)[:, 0], values,
                               tolerance=TOLERANCES["metabolic_rate"], unit="max(1 W, |ref|)",
+                              scale=max(1.0, float(np.max(np.abs(values))))))
+    return checks
+
+
+#: Totals reported from mskdiff's own simulation of a case.
+_SIMULATED_TOTALS = ("umberger2010_total", "bhargava2004_total", "bhargava2004_forcedep_total",
+                     "bhargava2004_smoothed_total")
+
+
+def _metabolics_from_simulation(mtu_case: IsolatedMTUCase, case: MetabolicsCase,
+                                models: dict) -> list[Check]:
+    """The totals from mskdiff's own simulation of the case (Tsit5, rtol 1e-10), reported.
+
+    They differ from OpenSim's by the muscle model's differences, not the metabolic model's.
+    """
+    params = mtu_case.parameters()
+    if mtu_case.muscle_class == "DeGrooteFregly2016Muscle":
+        mtu, status, note = TendonForceMTU(params), REPORT, "mskdiff's own muscle states"
+    else:
+        mtu = TendonForceMTU(params, activation_dynamics=FirstOrderActivation())
+        status, note = CROSS_MODEL, "muscle states from De Groote curves; OpenSim used Millard's"
+    trajectory, _ = _run_case(mtu_case, mtu, TIGHT, 1e-3)
+    inputs = MetabolicInputs.from_outputs(trajectory.outputs, trajectory.excitation,
+                                          trajectory.states.activation)
+    reference, metabolic = case.reference(), case.parameters()
+    checks = []
+    for column in _SIMULATED_TOTALS:
+        if column not in reference:
+            continue
+        label, field = METABOLIC_COLUMNS[column]
+        rates = jax.vmap(lambda x, m=models[label]: m(metabolic, x))(inputs)
+        n = len(trajectory.times)
+        values = reference[column][:n]
+        checks.append(compare(case.csv_path.name, f"metabolics_{case.name}",
+                              f"{column} [from mskdiff's simulation]", getattr(rates, field)[:, 0],
+                              values, unit="max(1 W, |ref|)", status=status, note=note,
                               scale=max(1.0, float(np.max(np.abs(values))))))
     return checks
 
