@@ -220,6 +220,24 @@ def _run_case(case: IsolatedMTUCase, mtu, integrator, dt: float):
     return trajectory, time.perf_counter() - start
 
 
+@functools.cache
+def _tight_tendon_force_run(setup_path: Path):
+    """The case simulated by the tendon-force formulation, Tsit5 at rtol 1e-10, 1 ms output.
+
+    De Groote activation dynamics for DGF cases, first-order for Millard's.
+
+    Cached: the trajectory checks and the metabolic checks of a case share one run;
+    `validate_opensim` clears the cache when it starts.
+    """
+    case = IsolatedMTUCase(setup_path)
+    params = case.parameters()
+    if case.muscle_class == "DeGrooteFregly2016Muscle":
+        mtu = TendonForceMTU(params)
+    else:
+        mtu = TendonForceMTU(params, activation_dynamics=FirstOrderActivation())
+    return _run_case(case, mtu, TIGHT, 1e-3)[0]
+
+
 def _reference_rows(reference, dt: float, n: int) -> dict[str, np.ndarray]:
     stride = round(dt / (reference["time"][1] - reference["time"][0]))
     return {k: v[::stride][:n] for k, v in reference.items() if v.dtype.kind == "f"}
@@ -256,7 +274,7 @@ def _degroote_case(case: IsolatedMTUCase, reference) -> list[Check]:
     params = case.parameters()
     mtu = TendonForceMTU(params)
     fmax = float(params.max_isometric_force[0])
-    tight, _ = _run_case(case, mtu, TIGHT, 1e-3)
+    tight = _tight_tendon_force_run(case.setup_path)
     checks = [
         compare(case.csv_path.name, case.name, "initial tendon_force [mskdiff init]",
                 tight.outputs.tendon_force[0], reference["tendon_force"][0], scale=fmax,
@@ -297,11 +315,10 @@ def _millard_case(case: IsolatedMTUCase, reference) -> list[Check]:
     if case.muscle_class == "Millard2012AccelerationMuscle":
         mass = float(case.properties().get("mass", ACCELERATION_DEFAULTS["fiber_mass"]))
         mtu = AccelerationMTU.with_defaults(params, mass, activation_dynamics=FirstOrderActivation())
-        label, integrator = "acceleration, Tsit5", TIGHT_STIFF
+        trajectory, _ = _run_case(case, mtu, TIGHT_STIFF, 1e-3)
+        label = "acceleration, Tsit5"
     else:
-        mtu = TendonForceMTU(params, activation_dynamics=FirstOrderActivation())
-        label, integrator = "tendon_force, Tsit5", TIGHT
-    trajectory, _ = _run_case(case, mtu, integrator, 1e-3)
+        trajectory, label = _tight_tendon_force_run(case.setup_path), "tendon_force, Tsit5"
     return _trajectory_checks(case, label, trajectory, reference, 1e-3, checks_spec=[
         ("tendon_force", "max", None), ("fiber_length", "max", None),
         ("activation", "max", None)], status=CROSS_MODEL, note=note)
@@ -375,24 +392,21 @@ def _parameter_table(path: Path) -> list[Check]:
 
 #: OpenSim's metabolic columns (the reference README's set-ups) -> (model label, rate field).
 #: Umberger's activation-maintenance heat is one term (`MetabolicRates.activation`).
+_RATES = ("total", "activation", "maintenance", "shortening", "mechanical_work")
 METABOLIC_COLUMNS = {
-    **{f"umberger2010_{rate}": ("umberger2010", field) for rate, field in (
-        ("total", "total"), ("activation_maintenance", "activation"),
-        ("shortening", "shortening"), ("mechanical_work", "mechanical_work"))},
-    "umberger2010_total_no_min_heat": ("umberger2010_no_min_heat", "total"),
-    "umberger2010_total_no_clamps": ("umberger2010_no_clamps", "total"),
-    "umberger2010_shortening_no_clamps": ("umberger2010_no_clamps", "shortening"),
-    **{f"bhargava2004_{field}": ("bhargava2004", field) for field in (
-        "total", "activation", "maintenance", "shortening", "mechanical_work")},
-    "bhargava2004_total_no_min_heat": ("bhargava2004_no_min_heat", "total"),
-    "bhargava2004_total_no_clamps": ("bhargava2004_no_clamps", "total"),
-    "bhargava2004_shortening_no_clamps": ("bhargava2004_no_clamps", "shortening"),
-    "bhargava2004_forcedep_total": ("bhargava2004_forcedep", "total"),
-    "bhargava2004_forcedep_shortening": ("bhargava2004_forcedep", "shortening"),
-    **{f"bhargava2004_smoothed_{field}": ("bhargava2004_smoothed", field) for field in (
-        "total", "activation", "maintenance", "shortening", "mechanical_work")},
-    "bhargava2004_smoothed_v2_total": ("bhargava2004_smoothed_v2", "total"),
-    "bhargava2004_smoothed_v2_shortening": ("bhargava2004_smoothed_v2", "shortening"),
+    "umberger2010_activation_maintenance": ("umberger2010", "activation"),
+    **{f"umberger2010_{rate}": ("umberger2010", rate)
+       for rate in ("total", "shortening", "mechanical_work")},
+    **{f"{model}_{rate}": (model, rate)
+       for model in ("bhargava2004", "bhargava2004_smoothed") for rate in _RATES},
+    **{f"{model}_{rate}": (model, rate)
+       for model in ("bhargava2004_forcedep", "bhargava2004_smoothed_v2")
+       for rate in ("total", "shortening")},
+    # The clamp variants are named `<model>_<rate>_<variant>`.
+    **{f"{model}_total_{variant}": (f"{model}_{variant}", "total")
+       for model in ("umberger2010", "bhargava2004") for variant in ("no_min_heat", "no_clamps")},
+    **{f"{model}_shortening_no_clamps": (f"{model}_no_clamps", "shortening")
+       for model in ("umberger2010", "bhargava2004")},
 }
 
 
@@ -423,19 +437,26 @@ def _metabolics(path: Path) -> list[Check]:
     relative to max(1 W, max |reference|).
     """
     case = MetabolicsCase(path)
-    checks = metabolic_checks_from_states(case)
+    reference, params = case.reference(), case.parameters()
+    checks = metabolic_checks_from_states(case, reference, params)
     states_setup = path.with_name(f"mtu_sim_{case.name}_setup.json")
     if states_setup.is_file():
-        checks += _metabolics_from_simulation(IsolatedMTUCase(states_setup), case,
-                                              _metabolic_models(case.setup))
+        checks += _metabolics_from_simulation(states_setup, case, reference, params)
     return checks
 
 
-def metabolic_checks_from_states(case: MetabolicsCase) -> list[Check]:
+def _rates(models: dict, params, inputs) -> dict:
+    """`MetabolicRates` over time (leading axis) for each labelled model."""
+    return {label: jax.vmap(lambda x, m=model: m(params, x))(inputs)
+            for label, model in models.items()}
+
+
+def metabolic_checks_from_states(case: MetabolicsCase, reference=None, params=None
+                                 ) -> list[Check]:
     """Every column of the case recomputed from OpenSim's muscle states, against its tolerance."""
-    reference, params, inputs = case.reference(), case.parameters(), case.inputs()
-    rates = {label: jax.vmap(lambda x, m=model: m(params, x))(inputs)
-             for label, model in _metabolic_models(case.setup).items()}
+    reference = case.reference() if reference is None else reference
+    params = case.parameters() if params is None else params
+    rates = _rates(_metabolic_models(case.setup), params, case.inputs())
     checks = []
     for column, values in reference.items():
         if column not in METABOLIC_COLUMNS:
@@ -458,32 +479,31 @@ _SIMULATED_TOTALS = ("umberger2010_total", "bhargava2004_total", "bhargava2004_f
                      "bhargava2004_smoothed_total")
 
 
-def _metabolics_from_simulation(mtu_case: IsolatedMTUCase, case: MetabolicsCase,
-                                models: dict) -> list[Check]:
+def _metabolics_from_simulation(states_setup: Path, case: MetabolicsCase, reference,
+                                params) -> list[Check]:
     """The totals from mskdiff's own simulation of the case (Tsit5, rtol 1e-10), reported.
 
     They differ from OpenSim's by the muscle model's differences, not the metabolic model's.
     """
-    params = mtu_case.parameters()
-    if mtu_case.muscle_class == "DeGrooteFregly2016Muscle":
-        mtu, status, note = TendonForceMTU(params), REPORT, "mskdiff's own muscle states"
+    if IsolatedMTUCase(states_setup).muscle_class == "DeGrooteFregly2016Muscle":
+        status, note = REPORT, "mskdiff's own muscle states"
     else:
-        mtu = TendonForceMTU(params, activation_dynamics=FirstOrderActivation())
         status, note = CROSS_MODEL, "muscle states from De Groote curves; OpenSim used Millard's"
-    trajectory, _ = _run_case(mtu_case, mtu, TIGHT, 1e-3)
+    trajectory = _tight_tendon_force_run(states_setup)
     inputs = MetabolicInputs.from_outputs(trajectory.outputs, trajectory.excitation,
                                           trajectory.states.activation)
-    reference, metabolic = case.reference(), case.parameters()
+    columns = [c for c in _SIMULATED_TOTALS if c in reference]
+    models = _metabolic_models(case.setup)
+    rates = _rates({METABOLIC_COLUMNS[c][0]: models[METABOLIC_COLUMNS[c][0]] for c in columns},
+                   params, inputs)
     checks = []
-    for column in _SIMULATED_TOTALS:
-        if column not in reference:
-            continue
+    for column in columns:
         label, field = METABOLIC_COLUMNS[column]
-        rates = jax.vmap(lambda x, m=models[label]: m(metabolic, x))(inputs)
         n = len(trajectory.times)
         values = reference[column][:n]
         checks.append(compare(case.csv_path.name, f"metabolics_{case.name}",
-                              f"{column} [from mskdiff's simulation]", getattr(rates, field)[:, 0],
+                              f"{column} [from mskdiff's simulation]",
+                              getattr(rates[label], field)[:, 0],
                               values, unit="max(1 W, |ref|)", status=status, note=note,
                               scale=max(1.0, float(np.max(np.abs(values))))))
     return checks
@@ -572,6 +592,7 @@ def validate_opensim(directory, *, progress: bool = True) -> list[Check]:
     if not directory.is_dir():
         raise FileNotFoundError(f"reference directory not found: {directory}")
     files = sorted(p for p in directory.iterdir() if p.is_file())
+    _tight_tendon_force_run.cache_clear()
     checks: list[Check] = []
     with jax.enable_x64(True):
         for path in tqdm(files, desc="validate-opensim", disable=not progress, unit="file"):
