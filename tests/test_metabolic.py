@@ -133,6 +133,31 @@ def test_smoothed_gradients_finite_everywhere_and_match_fd(getkey):
         assert ad == pytest.approx(fd, rel=1e-6)
 
 
+@pytest.mark.x64
+@pytest.mark.parametrize("name", ["umberger", "bhargava", "forcedep"])
+def test_nonsmooth_model_gradients_match_fd_away_from_kinks(name, getkey):
+    """d(total)/d(inputs, parameters) against central differences, at states away from the
+    models' documented kinks (zero velocity, fibre length 0.5 / 1.0 / 1.5, zero excitation)."""
+    n = 64
+    k = jr.split(getkey(), 7)
+    side = jnp.where(jr.bernoulli(k[0], 0.5, (n,)), 1.0, -1.0)
+    lengths = jnp.concatenate([jr.uniform(k[1], (n // 4,), minval=0.55, maxval=0.95),
+                               jr.uniform(k[2], (n - n // 4,), minval=1.05, maxval=1.45)])
+    x = MetabolicInputs(jr.uniform(k[3], (n,), minval=0.1, maxval=1.0),
+                        jr.uniform(k[4], (n,), minval=0.1, maxval=1.0), lengths,
+                        side * jr.uniform(k[5], (n,), minval=0.05, maxval=0.5),
+                        jr.uniform(k[6], (n,), minval=0.2, maxval=1.0), jnp.full(n, 1500.0),
+                        jnp.full(n, 100.0))
+    model = MODELS[name]
+    total = lambda tree: jnp.sum(model(*tree).total)
+    tree = (params(n), x)
+    grad = jax.grad(total)(tree)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grad))
+    for _ in range(3):
+        ad, fd = directional_derivatives(total, tree, key=getkey(), grad=grad)
+        assert ad == pytest.approx(fd, rel=1e-6)
+
+
 def test_bad_parameters_raise():
     with pytest.raises(ValueError, match=r"ratio_slow_twitch_fibers.*\['m0'\]"):
         params(ratio_slow_twitch_fibers=1.5)
