@@ -92,9 +92,12 @@ def test_simulate_writes_the_documented_trajectory(tmp_path, capsys):
     data = np.load(tmp_path / "simulate.npz")
     n_steps = 100
     assert data["qpos"].shape == (n_steps, 8, 35) and data["qvel"].shape == (n_steps, 8, 34)
-    for key in ("excitation", "activation", "tendon_force", "fiber_length", "mtu_length"):
+    for key in ("excitation", "activation", "tendon_force", "fiber_length", "mtu_length",
+                "mtu_velocity", "metabolic_rate"):
         assert data[key].shape == (n_steps, 8, 80), key
         assert np.all(np.isfinite(data[key])), key
+    assert np.all(data["metabolic_rate"].sum(axis=-1) > 0)
+    assert 60 < float(data["body_mass"]) < 90  # kg
     assert list(data["muscle_names"][:2]) == ["addbrev_r", "addlong_r"]
     assert (tmp_path / "simulate.png").stat().st_size > 10_000
     assert "env-steps/s" in capsys.readouterr().out

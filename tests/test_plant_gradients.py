@@ -1,7 +1,10 @@
 """Gradients through plant rollouts on the tiny leg (float64): finite differences, random poses.
 
 Separate from test_plant.py so that the two files' compiles run on different workers.
-One jitted `value_and_grad` serves both tests (its value gives the central differences).
+One jitted `value_and_grad` serves both tests (its value gives the central differences). The
+loss runs a randomised plant (relative ranges: reparameterised, so the gradient with respect
+to the nominal muscle parameters passes through the draw) and includes the rollout's
+metabolic energy (smoothed Bhargava 2004).
 """
 
 import equinox as eqx
@@ -13,9 +16,11 @@ import pytest
 from helpers import assert_parts_match_finite_differences
 from test_plant import crouch_qpos, tiny_plant
 
-from mskdiff.plant import rollout
+from mskdiff.plant import metabolic_energy, metabolic_rates, randomize, relative, rollout
 
 N_STEPS = 30
+#: Drawn once (fixed key) inside the loss, from the nominal values being differentiated.
+RANGES = {"max_isometric_force": relative(0.8, 1.2), "optimal_fiber_length": relative(0.95, 1.05)}
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +32,13 @@ def tiny_problem():
 
         def loss(inputs):
             excitations, qpos, params = inputs
-            model = eqx.tree_at(lambda p: p.mtu.params, plant, params)
+            nominal = eqx.tree_at(lambda p: p.mtu.params, plant, params)
+            model = randomize(nominal, RANGES, key=jr.key(0))
             final, trajectory = rollout(model, model.init(qpos, activation=0.2), excitations,
                                         segment_length=N_STEPS)
-            value = jnp.sum(final.data.qpos ** 2) + 1e-3 * jnp.mean(trajectory.tendon_force)
+            energy = metabolic_energy(metabolic_rates(model, trajectory), model.dt)
+            value = (jnp.sum(final.data.qpos ** 2) + 1e-3 * jnp.mean(trajectory.tendon_force)
+                     + energy)
             return value, final.data._impl.contact.dist
 
         return plant, eqx.filter_jit(eqx.filter_value_and_grad(loss, has_aux=True))
@@ -38,7 +46,8 @@ def tiny_problem():
 
 @pytest.mark.x64
 def test_gradients_through_contact_rollout_match_finite_differences(tiny_problem, getkey):
-    """d(loss)/d(excitations, initial pose, muscle parameters) over 30 steps in contact."""
+    """d(loss)/d(excitations, initial pose, nominal muscle parameters) over 30 steps in contact,
+    through the randomisation and the metabolic energy."""
     plant, value_and_grad = tiny_problem
     inputs = (0.05 + 0.3 * jr.uniform(getkey(), (N_STEPS, 4)), jnp.asarray(crouch_qpos()),
               plant.mtu.params)

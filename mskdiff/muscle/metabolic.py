@@ -15,6 +15,7 @@ heat's piecewise-linear dependence on normalised fibre length (breaks at 0.5, 1.
 """
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -107,6 +108,19 @@ class MetabolicRates(eqx.Module):
     shortening: Array
     mechanical_work: Array
     total: Array
+
+    def summed(self) -> "MetabolicRates":
+        """Rates of all muscles together [W]: each field summed over its last (muscle) axis."""
+        return jax.tree.map(lambda rate: jnp.sum(rate, axis=-1), self)
+
+    def per_kilogram(self, mass) -> "MetabolicRates":
+        """Every rate divided by `mass` [kg], giving W/kg.
+
+        Pass muscle masses for per-muscle rates, or the body mass (scalar, or per env
+        broadcast against the rates) after `summed`.
+        """
+        mass = jnp.asarray(mass, dtype=float)
+        return jax.tree.map(lambda rate: rate / jnp.broadcast_to(mass, rate.shape), self)
 
 
 def basal_rate(body_mass, coefficient: float = 1.2, exponent: float = 1.0):

@@ -1,8 +1,22 @@
 """The MJX plant: MuJoCo/MJX skeleton dynamics with mskdiff muscle-tendon units."""
 
 from .batching import cpu_env_group_size, vmap_envs
+from .energetics import cost_of_transport, metabolic_energy, metabolic_rates
 from .plant import MJXPlant, PlantState
+from .randomize import (
+    QUANTITIES,
+    Range,
+    absolute,
+    apply_sample,
+    batched_axes,
+    randomize,
+    randomize_batch,
+    relative,
+    sample,
+)
 from .rollout import NonFiniteStateError, PlantTrajectory, check_trajectory, rollout
 
-__all__ = ["MJXPlant", "NonFiniteStateError", "PlantState", "PlantTrajectory", "check_trajectory",
-           "cpu_env_group_size", "rollout", "vmap_envs"]
+__all__ = ["QUANTITIES", "MJXPlant", "NonFiniteStateError", "PlantState", "PlantTrajectory",
+           "Range", "absolute", "apply_sample", "batched_axes", "check_trajectory",
+           "cost_of_transport", "cpu_env_group_size", "metabolic_energy", "metabolic_rates",
+           "randomize", "randomize_batch", "relative", "rollout", "sample", "vmap_envs"]

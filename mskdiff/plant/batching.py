@@ -14,6 +14,7 @@ size beyond a few envs, so this costs nothing measurable. Other backends get one
 
 from collections.abc import Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -37,23 +38,45 @@ def env_group_size(nv: int, n_envs: int) -> int:
     return min(n_envs, cpu_env_group_size(nv))
 
 
-def vmap_envs(fn: Callable, nv: int, *, group_size: int | None = None) -> Callable:
-    """`fn` mapped over the leading (env) axis of every argument and output.
+def vmap_envs(fn: Callable, nv: int, *, group_size: int | None = None, in_axes=0) -> Callable:
+    """`fn` mapped over the leading (env) axis of its arguments and of every output.
 
     Args:
         fn: a function of unbatched pytrees.
         nv: degrees of freedom of the model (sets the safe CPU group size).
         group_size: envs per `vmap` group; default `env_group_size(nv, n_envs)`.
+        in_axes: as `jax.vmap`'s, with axes 0 or `None` only: one for all arguments, or a
+            tuple with one per argument, each 0, `None` or a tree like the argument with a
+            0 or `None` per leaf.
     """
 
     def batched(*args):
-        n_envs = jax.tree.leaves(args)[0].shape[0]
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        spec = tuple(_is_mapped(ax) for ax in axes)
+        mapped, unmapped = eqx.partition(args, spec)
+        if not jax.tree.leaves(mapped):
+            raise ValueError("vmap_envs needs at least one argument with an env axis (in_axes 0)")
+        run = lambda m: fn(*eqx.combine(m, unmapped))
+        n_envs = jax.tree.leaves(mapped)[0].shape[0]
         size = group_size or env_group_size(nv, n_envs)
         if size >= n_envs:
-            return jax.vmap(fn)(*args)
-        return _map_in_groups(jax.vmap(fn), args, n_envs, size)
+            return jax.vmap(run)(mapped)
+        return _map_in_groups(jax.vmap(run), (mapped,), n_envs, size)
 
     return batched
+
+
+def _is_mapped(axes):
+    """`vmap` axes (0, `None` or a tree of them) as a partition filter: True where mapped."""
+    def mapped(axis):
+        if axis not in (0, None):
+            raise ValueError(f"vmap_envs maps the leading axis only: in_axes must be 0 or None, "
+                             f"got {axis!r}")
+        return axis == 0
+
+    if axes is None or isinstance(axes, int):
+        return mapped(axes)
+    return jax.tree.map(mapped, axes, is_leaf=lambda a: a is None)
 
 
 def _map_in_groups(batched_fn: Callable, args: tuple, n_envs: int, size: int):

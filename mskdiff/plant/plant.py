@@ -26,7 +26,7 @@ import numpy as np
 from jax import Array
 from mujoco import mjx
 
-from .._checks import check_shape
+from .._checks import check_shape, is_concrete
 from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler, hold
 from ..muscle.mtu import AbstractMTU, MTUOutputs
 from ..muscle.rigid import RigidState
@@ -46,6 +46,11 @@ class PlantState(eqx.Module):
 
     data: mjx.Data
     muscle: eqx.Module
+
+
+def _float_array(x) -> Array:
+    """`x` as a float array (the noise scales' converter)."""
+    return jnp.asarray(x, dtype=float)
 
 
 def _muscle_actuator_ids(mj_model: mujoco.MjModel, names: tuple[str, ...]) -> np.ndarray:
@@ -90,7 +95,10 @@ class MJXPlant(eqx.Module):
     """An MJX model whose muscle actuators are driven by mskdiff MTUs.
 
     Build it with `MJXPlant.from_mjmodel`. The MTU sub-stepping integrator is chosen per
-    call of `step` (like a Diffrax solver), not stored.
+    call of `step` (like a Diffrax solver), not stored. `excitation_noise` and
+    `observation_noise` are standard deviations of additive Gaussian noise (default 0):
+    `rollout(..., key=...)` adds the first to the excitations, `noisy_observation` the
+    second to an observation; `mskdiff.plant.randomize` samples them per env.
     """
 
     mjx_model: mjx.Model
@@ -98,10 +106,19 @@ class MJXPlant(eqx.Module):
     actuator_ids: Array  # MuJoCo actuator of each muscle, in `mtu.params` order
     solver_iterations: int = eqx.field(static=True)
     mujoco_muscles: bool = eqx.field(static=True, default=False)
+    excitation_noise: Array = eqx.field(converter=_float_array, default=0.0)  # std [-]
+    observation_noise: Array = eqx.field(converter=_float_array, default=0.0)  # std [obs units]
+
+    def __check_init__(self):
+        for name in ("excitation_noise", "observation_noise"):
+            value = getattr(self, name)
+            if is_concrete(value) and not np.all(np.asarray(value) >= 0):
+                raise ValueError(f"`{name}` is a standard deviation and must be >= 0, got {value}")
 
     @classmethod
     def from_mjmodel(cls, mj_model: mujoco.MjModel, mtu: AbstractMTU, *,
-                     mujoco_muscles: bool = False) -> "MJXPlant":
+                     mujoco_muscles: bool = False, excitation_noise=0.0,
+                     observation_noise=0.0) -> "MJXPlant":
         """Plant from a host model and an MTU model whose muscle names are the actuator names.
 
         Args:
@@ -111,6 +128,9 @@ class MJXPlant(eqx.Module):
             mtu: the muscle model (parameters + formulation), e.g. `make_mtu(params, ...)`.
             mujoco_muscles: actuate with MuJoCo's own rigid-tendon muscles instead (the
                 MuJoCo gains and curves), for comparison; `mtu` then only names them.
+            excitation_noise: std of the Gaussian noise `rollout(..., key=...)` adds to
+                every excitation [-].
+            observation_noise: std of the Gaussian noise `noisy_observation` adds.
 
         Raises:
             ValueError: unmatched muscle/actuator names (both lists given), a non-tendon
@@ -127,12 +147,18 @@ class MJXPlant(eqx.Module):
         ids = _muscle_actuator_ids(mj_model, mtu.params.names)
         one_iteration = _copy_with_one_solver_iteration(mj_model)
         return cls(mjx.put_model(one_iteration), mtu, jnp.asarray(ids),
-                   int(mj_model.opt.iterations), mujoco_muscles)
+                   int(mj_model.opt.iterations), mujoco_muscles, excitation_noise,
+                   observation_noise)
 
     @property
     def dt(self) -> float:
         """Physics timestep [s]."""
         return float(self.mjx_model.opt.timestep)
+
+    @property
+    def total_mass(self) -> Array:
+        """Mass of all bodies [kg] (per env for a batch of plants)."""
+        return jnp.sum(self.mjx_model.body_mass, axis=-1)
 
     @property
     def n_muscles(self) -> int:
@@ -208,6 +234,22 @@ class MJXPlant(eqx.Module):
             muscle = RigidState(data.act[self.actuator_ids])
         return PlantState(data, muscle)
 
+    def noisy_excitation(self, excitation, key) -> Array:
+        """`excitation` plus Gaussian noise of std `excitation_noise` (the step clips to [0, 1]).
+
+        One env's plant: for a batch of plants, `vmap` it with the plant axes.
+        """
+        excitation = jnp.asarray(excitation, dtype=float)
+        return excitation + self.excitation_noise * jax.random.normal(key, excitation.shape)
+
+    def noisy_observation(self, observation, key) -> Array:
+        """`observation` plus Gaussian noise of std `observation_noise` (for policies).
+
+        One env's plant: for a batch of plants, `vmap` it with the plant axes.
+        """
+        observation = jnp.asarray(observation, dtype=float)
+        return observation + self.observation_noise * jax.random.normal(key, observation.shape)
+
     def tendon_force(self, state: PlantState) -> Array:
         """Tendon forces [N] applied during the step that produced `state`."""
         return -state.data.actuator_force[self.actuator_ids]
@@ -215,15 +257,15 @@ class MJXPlant(eqx.Module):
     def mtu_length(self, state: PlantState) -> Array:
         """MTU lengths [m] at which the last step evaluated the tendon forces (its end)."""
         return (state.data.actuator_length[self.actuator_ids]
-                + self.mjx_model.opt.timestep * self._mtu_velocity(state))
+                + self.mjx_model.opt.timestep * self.mtu_velocity(state))
 
     def mtu_outputs(self, state: PlantState) -> MTUOutputs:
         """The MTUs' forces and fibre kinematics as of the last step (mskdiff actuation only)."""
         if self.mujoco_muscles:
             raise ValueError("MuJoCo's own muscles have no mskdiff MTU outputs")
-        return self.mtu.outputs(state.muscle, self.mtu_length(state), self._mtu_velocity(state))
+        return self.mtu.outputs(state.muscle, self.mtu_length(state), self.mtu_velocity(state))
 
-    def _mtu_velocity(self, state: PlantState) -> Array:
+    def mtu_velocity(self, state: PlantState) -> Array:
         """MTU lengthening velocities [m/s] used by the last step (MJX's actuator velocities)."""
         return state.data._impl.actuator_velocity[self.actuator_ids]
 

@@ -26,19 +26,22 @@ class NonFiniteStateError(RuntimeError):
 class PlantTrajectory(eqx.Module):
     """What a rollout records after every step (leading axes: step, then env if batched).
 
-    Times [s], `qpos`/`qvel` (MuJoCo units), `muscle` (the formulation's state Module),
+    Times [s], `qpos`/`qvel` (MuJoCo units), `excitation` [-] (as applied: with the noise
+    `rollout(..., key=...)` adds, clipped to [0, 1]), `muscle` (the formulation's state Module),
     `tendon_force` [N], `fiber_length` and `mtu_length` [m] (fibre length is NaN with MuJoCo's
-    own muscles); `nonfinite_step` is the first step (0-based) after which the state held a
-    NaN or inf, per env, or -1.
+    own muscles), `mtu_velocity` [m/s] (lengthening > 0); `nonfinite_step` is the first step
+    (0-based) after which the state held a NaN or inf, per env, or -1.
     """
 
     time: Array
     qpos: Array
     qvel: Array
+    excitation: Array
     muscle: eqx.Module
     tendon_force: Array
     fiber_length: Array
     mtu_length: Array
+    mtu_velocity: Array
     nonfinite_step: Array
 
 
@@ -49,25 +52,28 @@ def _is_finite(state: PlantState) -> Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def _record(plant: MJXPlant, state: PlantState):
+def _record(plant: MJXPlant, state: PlantState, excitation: Array):
     """What the trajectory keeps of `state` (the `PlantTrajectory` fields, in order)."""
     if plant.mujoco_muscles:
         fiber_length = jnp.full(plant.n_muscles, jnp.nan)
     else:
         fiber_length = plant.mtu_outputs(state).fiber_length
-    return (state.data.time, state.data.qpos, state.data.qvel, state.muscle,
-            plant.tendon_force(state), fiber_length, plant.mtu_length(state))
+    return (state.data.time, state.data.qpos, state.data.qvel, jnp.clip(excitation, 0.0, 1.0),
+            state.muscle, plant.tendon_force(state), fiber_length, plant.mtu_length(state),
+            plant.mtu_velocity(state))
 
 
-def _single_rollout(plant, state, excitations, integrator, segment_length, checkpoint):
+def _single_rollout(plant, state, excitations, key, integrator, segment_length, checkpoint):
     """Rollout of one env: `(final state, records, first non-finite step or -1)`."""
+    if key is not None:
+        excitations = plant.noisy_excitation(excitations, key)
 
     def step(carry, inputs):
         state, bad_step = carry
         k, excitation = inputs
         state = plant.step(state, excitation, integrator=integrator)
         bad_step = jnp.where((bad_step < 0) & ~_is_finite(state), k, bad_step)
-        return (state, bad_step), _record(plant, state)
+        return (state, bad_step), _record(plant, state, excitation)
 
     def segment(carry, inputs):
         return jax.lax.scan(jax.checkpoint(step) if checkpoint else step, carry, inputs)
@@ -93,7 +99,8 @@ def _single_rollout(plant, state, excitations, integrator, segment_length, check
 def rollout(plant: MJXPlant, state: PlantState, excitations, *,
             integrator: AbstractIntegrator = DEFAULT_INTEGRATOR,
             checkpoint: bool = True, segment_length: int | None = None,
-            throw: bool = True, env_group: int | None = None) -> tuple[PlantState, PlantTrajectory]:
+            throw: bool = True, env_group: int | None = None, key: Array | None = None,
+            plant_axes=None) -> tuple[PlantState, PlantTrajectory]:
     """Step the plant once per row of `excitations`.
 
     Args:
@@ -109,6 +116,11 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
             non-finite (works under `jit`); with `False`, read `nonfinite_step` instead.
         env_group: envs vectorised together in a batch (default: all, except on CPU, where
             groups stay below a jaxlib deadlock threshold; see `vmap_envs`).
+        key: PRNG key for excitation noise of std `plant.excitation_noise` (one draw per
+            step, muscle and env); `None` (default) applies none. Rolling out in chunks,
+            give each call its own key (`jr.split`), or the chunks repeat the same noise.
+        plant_axes: for a batch of plants (one per env, e.g. from `randomize_batch`), the
+            `vmap` axes of `plant`: 0 on leaves with an env axis, `None` elsewhere.
 
     Returns:
         `(final state, PlantTrajectory)`; the trajectory's axes are `(T, ...)` or
@@ -127,23 +139,30 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
         raise ValueError("`excitations` needs at least one step")
     if excitations.ndim == 3:
         _check_batch(state, excitations.shape[1])
-    return _rollout(plant, state, excitations, jnp.asarray(throw), integrator=integrator,
-                    checkpoint=checkpoint,
+    elif plant_axes is not None:
+        raise ValueError("a batch of plants (`plant_axes` given) needs batched excitations "
+                         "(T, n_envs, n_muscles)")
+    _check_plant_batch(plant, plant_axes, excitations.shape[1] if excitations.ndim == 3 else None)
+    return _rollout(plant, state, excitations, jnp.asarray(throw), key, plant_axes,
+                    integrator=integrator, checkpoint=checkpoint,
                     segment_length=segment_length or math.ceil(math.sqrt(n_steps)),
                     env_group=env_group)
 
 
 @eqx.filter_jit
-def _rollout(plant, state, excitations, throw, *, integrator, checkpoint, segment_length,
-             env_group):
+def _rollout(plant, state, excitations, throw, key, plant_axes, *, integrator, checkpoint,
+             segment_length, env_group):
     """`rollout` after its checks; `throw` is a boolean array."""
-    run = lambda s, e: _single_rollout(plant, s, e, integrator, segment_length, checkpoint)
+    run = lambda p, s, e, k: _single_rollout(p, s, e, k, integrator, segment_length, checkpoint)
     if excitations.ndim == 3:
-        final, records, bad_step = vmap_envs(run, plant.mjx_model.nv, group_size=env_group)(
-            state, jnp.moveaxis(excitations, 1, 0))
+        n_envs = excitations.shape[1]
+        keys = None if key is None else jax.random.split(key, n_envs)
+        batched = vmap_envs(run, plant.mjx_model.nv, group_size=env_group,
+                            in_axes=(plant_axes, 0, 0, 0))
+        final, records, bad_step = batched(plant, state, jnp.moveaxis(excitations, 1, 0), keys)
         records = jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), records)
     else:
-        final, records, bad_step = run(state, excitations)
+        final, records, bad_step = run(plant, state, excitations, key)
     jax.debug.callback(_raise_if_nonfinite, bad_step, throw)
     return final, PlantTrajectory(*records, nonfinite_step=bad_step)
 
@@ -154,6 +173,24 @@ def _check_batch(state: PlantState, n_envs: int) -> None:
     if len(size) != 2 or size[0] != n_envs:
         raise ValueError(f"a batch of {n_envs} envs needs a state with a leading env axis of "
                          f"{n_envs} (qpos shape ({n_envs}, nq)), got qpos shape {size}")
+
+
+def _check_plant_batch(plant: MJXPlant, plant_axes, n_envs: int | None) -> None:
+    """Raise unless the plant matches the batch.
+
+    A batch of plants needs `plant_axes` whose mapped leaves have `n_envs` entries; a single
+    plant has scalar noise scales and one row of body masses.
+    """
+    if plant_axes is None:
+        if jnp.ndim(plant.excitation_noise) or jnp.ndim(plant.mjx_model.body_mass) != 1:
+            raise ValueError("`plant` is a batch of plants (its leaves have an env axis); pass "
+                             "the `plant_axes` that `randomize_batch` returned")
+        return
+    size = lambda a, x: None if a is None or not jnp.ndim(x) else jnp.shape(x)[0]
+    sizes = jax.tree.leaves(jax.tree.map(size, plant_axes, plant, is_leaf=lambda a: a is None))
+    if any(size != n_envs for size in sizes):
+        raise ValueError(f"the batch of plants has {sorted(set(sizes))} envs where the "
+                         f"excitations have {n_envs}")
 
 
 def _raise_if_nonfinite(bad_step, throw=True) -> None:

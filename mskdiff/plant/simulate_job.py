@@ -4,11 +4,13 @@ Writes `simulate.npz` with these keys (T steps, N envs, M muscles):
 
 - `time` [T] s; `qpos` [T, N, nq], `qvel` [T, N, nv] (MuJoCo units: m, rad, quaternion);
 - `excitation`, `activation` [T, N, M] (-); `tendon_force` [T, N, M] N;
-  `fiber_length`, `mtu_length` [T, N, M] m;
+  `fiber_length`, `mtu_length` [T, N, M] m; `mtu_velocity` [T, N, M] m/s;
+- `metabolic_rate` [T, N, M] W (smoothed Bhargava 2004, per muscle), `body_mass` kg;
 - `muscle_names` [M], `joint_names` [nq entries, free-joint coordinates expanded],
   `env_steps_per_second` (throughput without compilation), `formulation`.
 
-and `simulate.png` (hip/knee/ankle angles, tendon forces and fibre lengths of env 0).
+and `simulate.png` (hip/knee/ankle angles, tendon forces, fibre lengths and whole-body muscle
+metabolic rate of env 0).
 """
 
 import time
@@ -21,6 +23,7 @@ import mujoco
 import numpy as np
 
 from ..integrate.integrators import SemiImplicitEuler
+from .energetics import metabolic_rates
 from .plant import MJXPlant
 from .rollout import PlantTrajectory, rollout
 
@@ -61,7 +64,7 @@ def joint_coordinate_names(mj_model: mujoco.MjModel) -> list[str]:
 
 def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: int = 0,
                    substeps: int = 4, chunk_seconds: float = 0.1, progress: bool = True):
-    """Roll out `n_envs` copies from `qpos` for `seconds`; returns (trajectory, excitation, env-steps/s).
+    """Roll out `n_envs` copies from `qpos` for `seconds`; returns (trajectory, env-steps/s).
 
     Runs in jitted chunks of `chunk_seconds` with a progress bar; the throughput excludes the
     first chunk (compilation).
@@ -85,23 +88,26 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
     elapsed = time.perf_counter() - start
     rate = n_envs * chunk * (n_chunks - 1) / elapsed if n_chunks > 1 else float("nan")
     trajectory = jax.tree.map(lambda *x: np.concatenate(x), *pieces)
-    return trajectory, np.asarray(excitation), rate
+    return trajectory, rate
 
 
-def write_npz(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, excitation, rate,
-              formulation: str) -> None:
+def write_npz(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, metabolic_rate,
+              rate, formulation: str) -> None:
     """Save the documented keys (module docstring)."""
     np.savez_compressed(
         path, time=trajectory.time[:, 0], qpos=trajectory.qpos, qvel=trajectory.qvel,
-        excitation=excitation, activation=trajectory.muscle.activation,
+        excitation=trajectory.excitation, activation=trajectory.muscle.activation,
         tendon_force=trajectory.tendon_force, fiber_length=trajectory.fiber_length,
-        mtu_length=trajectory.mtu_length, muscle_names=np.array(plant.muscle_names),
+        mtu_length=trajectory.mtu_length, mtu_velocity=trajectory.mtu_velocity,
+        metabolic_rate=metabolic_rate, body_mass=float(plant.total_mass),
+        muscle_names=np.array(plant.muscle_names),
         joint_names=np.array(joint_coordinate_names(mj_model)),
         env_steps_per_second=rate, formulation=formulation)
 
 
-def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, title: str):
-    """Joint angles, tendon forces and fibre lengths of env 0."""
+def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, metabolic_rate,
+                    title: str):
+    """Joint angles, tendon forces, fibre lengths and metabolic rate [W/kg] of env 0."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +115,7 @@ def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory
 
     t = trajectory.time[:, 0]
     coordinates = joint_coordinate_names(mj_model)
-    fig, axes = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
+    fig, axes = plt.subplots(4, 1, figsize=(8, 11), sharex=True)
     for joint in PLOTTED_JOINTS:
         axes[0].plot(t, np.degrees(trajectory.qpos[:, 0, coordinates.index(joint)]), label=joint)
     axes[0].set_ylabel("joint angle [deg]")
@@ -120,7 +126,10 @@ def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory
         axes[2].plot(t, 100 * trajectory.fiber_length[:, 0, i], label=muscle)
     axes[1].set_ylabel("tendon force [N]")
     axes[2].set_ylabel("fibre length [cm]")
-    axes[2].set_xlabel("time [s]")
+    axes[3].plot(t, metabolic_rate[:, 0].sum(axis=-1) / float(plant.total_mass), color="k",
+                 label="all muscles (smoothed Bhargava 2004)")
+    axes[3].set_ylabel("metabolic rate [W/kg]")
+    axes[3].set_xlabel("time [s]")
     for ax in axes:
         ax.legend(fontsize=8, ncol=3)
     fig.suptitle(title)
@@ -144,11 +153,11 @@ def run_simulate_job(*, envs: int = 8, seconds: float = 2.0, out_dir="mskdiff_ou
     out_dir.mkdir(parents=True, exist_ok=True)
     plant = myoleg(formulation=formulation, tendon_compliance=tendon_compliance)
     mj_model = myoleg_mjmodel()
-    trajectory, excitation, rate = simulate_batch(
-        plant, standing_qpos(mj_model), envs, seconds, seed=seed, substeps=substeps,
-        progress=progress)
+    trajectory, rate = simulate_batch(plant, standing_qpos(mj_model), envs, seconds, seed=seed,
+                                      substeps=substeps, progress=progress)
+    metabolic_rate = np.asarray(metabolic_rates(plant, trajectory).total)
     paths = {"npz": out_dir / "simulate.npz", "plot": out_dir / "simulate.png"}
-    write_npz(paths["npz"], plant, mj_model, trajectory, excitation, rate, formulation)
-    plot_simulation(paths["plot"], plant, mj_model, trajectory,
+    write_npz(paths["npz"], plant, mj_model, trajectory, metabolic_rate, rate, formulation)
+    plot_simulation(paths["plot"], plant, mj_model, trajectory, metabolic_rate,
                     f"myoLeg, {formulation} ({tendon_compliance} tendons), {envs} envs")
     return {**paths, "env_steps_per_second": rate}
