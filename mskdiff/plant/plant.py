@@ -29,6 +29,7 @@ from mujoco import mjx
 from .._checks import check_shape, is_concrete
 from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler, hold
 from ..muscle.mtu import AbstractMTU, MTUOutputs
+from ..muscle.parameters import _float_array
 from ..muscle.rigid import RigidState
 from .batching import vmap_envs
 
@@ -46,11 +47,6 @@ class PlantState(eqx.Module):
 
     data: mjx.Data
     muscle: eqx.Module
-
-
-def _float_array(x) -> Array:
-    """`x` as a float array (the noise scales' converter)."""
-    return jnp.asarray(x, dtype=float)
 
 
 def _muscle_actuator_ids(mj_model: mujoco.MjModel, names: tuple[str, ...]) -> np.ndarray:
