@@ -59,6 +59,8 @@ def test_curves_residuals_and_tables_checked(shared_checks):
     assert any(c.file == "dgf_equilibrium_residual.csv" and c.status == PASS for c in shared_checks)
     assert any(c.file == "walk_equilibrium.csv" and c.status == PASS for c in shared_checks)
     assert any(c.file == "rajagopal2016_muscles.csv" and c.status == PASS for c in shared_checks)
+    curves = [c for c in shared_checks if c.file == "millard2012_curves.csv"]
+    assert len(curves) == 14 and all(c.status == PASS for c in curves)  # mskdiff's Millard curves
     metabolic = [c for c in shared_checks if c.file.startswith("metabolics_")
                  and "OpenSim's muscle states" in c.quantity]
     assert len(metabolic) >= 8 * 24 and all(c.status == PASS for c in metabolic)

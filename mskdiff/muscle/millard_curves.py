@@ -1,0 +1,285 @@
+r"""Millard 2012 muscle curves as OpenSim 4.6 builds them: segmented quintic Bézier curves.
+
+Each curve is a chain of "corner" segments. A segment joins two points with given slopes: its
+x and y are quintic Bézier polynomials in $u \in [0, 1]$ with control points
+$(p_0, m_0, m_0, m_1, m_1, p_1)$, where $m_i$ lies a fraction $c$ (the scaled curviness,
+$0.1 + 0.8\,\text{curviness}$) of the way from $p_i$ to the intersection of the two tangent
+lines. Outside its domain a curve continues linearly with its end slopes.
+
+Evaluating $y(x)$ means solving $x(u) = x$ on the segment holding $x$: a fixed number of
+bisection and Newton steps, with an implicit-function derivative ($du/dx = 1 / x'(u)$, a
+`custom_jvp`), so gradients do not unroll the solve and are exact to every order. The
+integral (from the domain's left end) is exact: the integrand $y(u)\,x'(u)$ is a polynomial.
+"""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+#: Power-basis coefficients of the quintic Bernstein polynomials: `B(u) = sum_k (M @ p)[k] u^k`.
+_BERNSTEIN_TO_POWER = np.array(
+    [[math.comb(5, i) * math.comb(5 - i, k - i) * (-1) ** (k - i) if k >= i else 0
+      for i in range(6)] for k in range(6)], dtype=float)
+_BISECTION_STEPS = 12
+_NEWTON_STEPS = 6
+
+
+def scale_curviness(curviness):
+    """OpenSim's map of a curviness in [0, 1] to the control-point fraction in [0.1, 0.9]."""
+    return 0.1 + 0.8 * curviness
+
+
+def corner_control_points(x0, y0, dydx0, x1, y1, dydx1, c):
+    """Control points `(x (6,), y (6,))` of a corner from `(x0, y0)` to `(x1, y1)`.
+
+    `dydx0` and `dydx1` are the end slopes; `c` is the scaled curviness (0.1-0.9).
+    """
+    parallel = jnp.abs(dydx0 - dydx1) <= np.sqrt(np.finfo(float).eps)
+    x_corner = jnp.where(parallel, 0.5 * (x0 + x1),
+                         (y1 - y0 - x1 * dydx1 + x0 * dydx0)
+                         / jnp.where(parallel, 1.0, dydx0 - dydx1))
+    y_corner = (x_corner - x1) * dydx1 + y1
+    x0_mid, y0_mid = x0 + c * (x_corner - x0), y0 + c * (y_corner - y0)
+    x1_mid, y1_mid = x1 + c * (x_corner - x1), y1 + c * (y_corner - y1)
+    return (jnp.stack([x0, x0_mid, x0_mid, x1_mid, x1_mid, x1]),
+            jnp.stack([y0, y0_mid, y0_mid, y1_mid, y1_mid, y1]))
+
+
+def _polyval(coefficients, u):
+    """`sum_k coefficients[k] u^k` (Horner), coefficients along the first axis."""
+    result = jnp.zeros_like(u)
+    for a in coefficients[::-1]:
+        result = result * u + a
+    return result
+
+
+def _derivative(coefficients):
+    """Power-basis coefficients of the derivative."""
+    return coefficients[1:] * jnp.arange(1, coefficients.shape[0])[:, None]
+
+
+class SegmentedQuinticBezierCurve(eqx.Module):
+    """A curve of `S` quintic Bézier segments, linear outside `[x_start, x_end]`.
+
+    `x_points` and `y_points` are the control points `(6, S)`; the segment boundaries are
+    `x_points[0]` and `x_points[5]`.
+    """
+
+    x_points: Array
+    y_points: Array
+    start_slope: Array
+    end_slope: Array
+
+    @classmethod
+    def from_corners(cls, corners, start_slope, end_slope) -> "SegmentedQuinticBezierCurve":
+        """From a sequence of `corner_control_points` outputs, left to right."""
+        x_points = jnp.stack([x for x, _ in corners], axis=1)
+        y_points = jnp.stack([y for _, y in corners], axis=1)
+        return cls(x_points, y_points, jnp.asarray(start_slope, dtype=float),
+                   jnp.asarray(end_slope, dtype=float))
+
+    @property
+    def _x_coefficients(self) -> Array:
+        return jnp.asarray(_BERNSTEIN_TO_POWER) @ self.x_points
+
+    @property
+    def _y_coefficients(self) -> Array:
+        return jnp.asarray(_BERNSTEIN_TO_POWER) @ self.y_points
+
+    def _segment(self, x):
+        """Index of the segment holding `x` (clamped to the domain)."""
+        inner_bounds = self.x_points[0, 1:]
+        return jnp.clip(jnp.searchsorted(inner_bounds, x, side="right"), 0,
+                        self.x_points.shape[1] - 1)
+
+    def _evaluate(self, x, order: int):
+        """Value (order 0), first or second derivative at scalar `x`."""
+        x_start, x_end = self.x_points[0, 0], self.x_points[5, -1]
+        y_start, y_end = self.y_points[0, 0], self.y_points[5, -1]
+        k = self._segment(x)
+        cx, cy = self._x_coefficients[:, k], self._y_coefficients[:, k]
+        u = _solve_u(cx, _into(x, x_start, x_end))
+        dx, dy = _polyval(_derivative(cx[:, None])[:, 0], u), _polyval(_derivative(cy[:, None])[:, 0], u)
+        if order == 0:
+            inside = _polyval(cy, u)
+            below = y_start + self.start_slope * (x - x_start)
+            above = y_end + self.end_slope * (x - x_end)
+        elif order == 1:
+            inside, below, above = dy / dx, self.start_slope, self.end_slope
+        else:
+            d2x = _polyval(_derivative(_derivative(cx[:, None]))[:, 0], u)
+            d2y = _polyval(_derivative(_derivative(cy[:, None]))[:, 0], u)
+            inside = (d2y * dx - dy * d2x) / dx**3
+            below = above = jnp.zeros_like(x)
+        return jnp.where(x < x_start, below, jnp.where(x > x_end, above, inside))
+
+    def __call__(self, x) -> Array:
+        """Curve value at `x` (any shape)."""
+        return _elementwise(lambda v: self._evaluate(v, 0), x)
+
+    def derivative(self, x, order: int = 1) -> Array:
+        """First or second derivative dy/dx, d2y/dx2 at `x` (analytic in the Bézier parameter)."""
+        if order not in (1, 2):
+            raise ValueError(f"order must be 1 or 2, got {order}")
+        return _elementwise(lambda v: self._evaluate(v, order), x)
+
+    def integral(self, x) -> Array:
+        """Integral of the curve from its domain's left end to `x` (exact)."""
+        return _elementwise(self._integral, x)
+
+    def _integral(self, x):
+        x_start, x_end = self.x_points[0, 0], self.x_points[5, -1]
+        y_start, y_end = self.y_points[0, 0], self.y_points[5, -1]
+        cx, cy = self._x_coefficients, self._y_coefficients
+        integrand = jax.vmap(jnp.convolve, in_axes=(1, 1), out_axes=1)(
+            cy, _derivative(cx))  # y(u) x'(u), degree 9 per segment
+        antiderivative = jnp.concatenate(
+            [jnp.zeros((1, integrand.shape[1])),
+             integrand / jnp.arange(1, integrand.shape[0] + 1)[:, None]])
+        full = _polyval(antiderivative, jnp.ones(()))  # (S,)
+        before = jnp.concatenate([jnp.zeros(1), jnp.cumsum(full)])
+        k = self._segment(x)
+        u = _solve_u(cx[:, k], _into(x, x_start, x_end))
+        inside = before[k] + _polyval(antiderivative[:, k], u)
+        below = (x - x_start) * (y_start + 0.5 * self.start_slope * (x - x_start))
+        above = before[-1] + (x - x_end) * (y_end + 0.5 * self.end_slope * (x - x_end))
+        return jnp.where(x < x_start, below, jnp.where(x > x_end, above, inside))
+
+
+def _into(x, low, high):
+    """`x` limited to [low, high], with derivative 1 at the bounds (`jnp.clip` halves it there)."""
+    return jnp.where(x < low, low, jnp.where(x > high, high, x))
+
+
+def _elementwise(fn, x):
+    """`fn` of a scalar, mapped over every element of `x`."""
+    x = jnp.asarray(x, dtype=float)
+    return jax.vmap(fn)(x.reshape(-1)).reshape(x.shape)
+
+
+@jax.custom_jvp
+def _solve_u(x_coefficients, x):
+    """The Bézier parameter `u` in [0, 1] with `x(u) = x` on a monotone segment."""
+    x_coefficients = jax.lax.stop_gradient(x_coefficients)
+    dx_coefficients = _derivative(x_coefficients[:, None])[:, 0]
+
+    def bisect(_, bounds):
+        low, high = bounds
+        mid = 0.5 * (low + high)
+        right = _polyval(x_coefficients, mid) < x
+        return jnp.where(right, mid, low), jnp.where(right, high, mid)
+
+    low, high = jax.lax.fori_loop(0, _BISECTION_STEPS, bisect, (jnp.zeros(()), jnp.ones(())))
+
+    def newton(_, u):
+        step = (_polyval(x_coefficients, u) - x) / _polyval(dx_coefficients, u)
+        return jnp.clip(u - step, low, high)
+
+    return jax.lax.fori_loop(0, _NEWTON_STEPS, newton, 0.5 * (low + high))
+
+
+@_solve_u.defjvp
+def _solve_u_jvp(primals, tangents):
+    """Implicit function theorem on `x(u; coefficients) = x`."""
+    x_coefficients, x = primals
+    d_coefficients, dx = tangents
+    u = _solve_u(x_coefficients, x)
+    slope = _polyval(_derivative(x_coefficients[:, None])[:, 0], u)
+    du = (dx - _polyval(d_coefficients, u)) / slope
+    return u, du
+
+
+def active_force_length_curve(min_norm_active_fiber_length=0.4441,
+                              transition_norm_fiber_length=0.73,
+                              max_norm_active_fiber_length=1.8123, shallow_ascending_slope=0.8616,
+                              minimum_value=0.0) -> SegmentedQuinticBezierCurve:
+    """OpenSim's `ActiveForceLengthCurve` over normalised fibre length.
+
+    Five corners (ascending limb, shallow plateau, descending limb), optimal at length 1.
+    """
+    x0, x1, x3 = (jnp.asarray(v, dtype=float) for v in (
+        min_norm_active_fiber_length, transition_norm_fiber_length, max_norm_active_fiber_length))
+    x2, ylow, slope = jnp.ones(()), jnp.asarray(minimum_value, dtype=float), jnp.asarray(
+        shallow_ascending_slope, dtype=float)
+    c = scale_curviness(1.0)
+    x_delta = 0.05 * x2
+    xs = x2 - x_delta
+    y1 = 1 - slope * (xs - x1)
+    slope01 = 1.25 * y1 / (x1 - x0)
+    x01, y01 = x0 + 0.5 * (x1 - x0), 0.5 * y1
+    x1s, y1s = x1 + 0.5 * (xs - x1), y1 + 0.5 * (1 - y1)
+    x23, y23 = (x2 + x_delta) + 0.5 * (x3 - (x2 + x_delta)), 0.5 * jnp.ones(())
+    slope23 = -1 / ((x3 - x_delta) - (x2 + x_delta))
+    zero = jnp.zeros(())
+    corners = [corner_control_points(x0, ylow, zero, x01, y01, slope01, c),
+               corner_control_points(x01, y01, slope01, x1s, y1s, slope, c),
+               corner_control_points(x1s, y1s, slope, x2, jnp.ones(()), zero, c),
+               corner_control_points(x2, jnp.ones(()), zero, x23, y23, slope23, c),
+               corner_control_points(x23, y23, slope23, x3, ylow, zero, c)]
+    return SegmentedQuinticBezierCurve.from_corners(corners, 0.0, 0.0)
+
+
+def force_velocity_curve(concentric_slope_at_vmax=0.0, concentric_slope_near_vmax=0.25,
+                         isometric_slope=5.0, eccentric_slope_at_vmax=0.0,
+                         eccentric_slope_near_vmax=0.15,
+                         max_eccentric_velocity_force_multiplier=1.4,
+                         concentric_curviness=0.6, eccentric_curviness=0.9
+                         ) -> SegmentedQuinticBezierCurve:
+    """OpenSim's `ForceVelocityCurve` over normalised fibre velocity -1 (max shortening) to 1."""
+    f = lambda v: jnp.asarray(v, dtype=float)
+    slope_c, slope_near_c, slope_iso = f(concentric_slope_at_vmax), f(concentric_slope_near_vmax), f(
+        isometric_slope)
+    slope_e, slope_near_e = f(eccentric_slope_at_vmax), f(eccentric_slope_near_vmax)
+    y_e = f(max_eccentric_velocity_force_multiplier)
+    c_c, c_e = scale_curviness(f(concentric_curviness)), scale_curviness(f(eccentric_curviness))
+    x_c, y_c, x_iso, y_iso, x_e = f(-1.0), f(0.0), f(0.0), f(1.0), f(1.0)
+    x_near_c, x_near_e = f(-0.9), f(0.9)
+    y_near_c = y_c + 0.5 * (slope_near_c + slope_c) * (x_near_c - x_c)
+    y_near_e = y_e + 0.5 * (slope_near_e + slope_e) * (x_near_e - x_e)
+    corners = [corner_control_points(x_c, y_c, slope_c, x_near_c, y_near_c, slope_near_c, c_c),
+               corner_control_points(x_near_c, y_near_c, slope_near_c, x_iso, y_iso, slope_iso, c_c),
+               corner_control_points(x_iso, y_iso, slope_iso, x_near_e, y_near_e, slope_near_e, c_e),
+               corner_control_points(x_near_e, y_near_e, slope_near_e, x_e, y_e, slope_e, c_e)]
+    return SegmentedQuinticBezierCurve.from_corners(corners, slope_c, slope_e)
+
+
+def fiber_force_length_curve(strain_at_zero_force=0.0, strain_at_one_norm_force=0.7,
+                             stiffness_at_low_force=0.2, stiffness_at_one_norm_force=2.0 / 0.7,
+                             curviness=0.75) -> SegmentedQuinticBezierCurve:
+    """OpenSim's `FiberForceLengthCurve` (passive fibre force over normalised fibre length)."""
+    f = lambda v: jnp.asarray(v, dtype=float)
+    k_low, k_iso, c = f(stiffness_at_low_force), f(stiffness_at_one_norm_force), scale_curviness(
+        f(curviness))
+    x_zero, x_iso = 1 + f(strain_at_zero_force), 1 + f(strain_at_one_norm_force)
+    delta = jnp.minimum(0.1 / k_iso, 0.1 * (x_iso - x_zero))
+    x_low = x_zero + delta
+    y_low = k_low * (x_low - (x_zero + 0.5 * delta))
+    zero = jnp.zeros(())
+    corners = [corner_control_points(x_zero, zero, zero, x_low, y_low, k_low, c),
+               corner_control_points(x_low, y_low, k_low, x_iso, jnp.ones(()), k_iso, c)]
+    return SegmentedQuinticBezierCurve.from_corners(corners, 0.0, k_iso)
+
+
+def tendon_force_length_curve(strain_at_one_norm_force=0.049, stiffness_at_one_norm_force=1.375 / 0.049,
+                              norm_force_at_toe_end=2.0 / 3.0, curviness=0.5
+                              ) -> SegmentedQuinticBezierCurve:
+    """OpenSim's `TendonForceLengthCurve` (normalised tendon force over normalised length)."""
+    f = lambda v: jnp.asarray(v, dtype=float)
+    k_iso, y_toe, c = f(stiffness_at_one_norm_force), f(norm_force_at_toe_end), scale_curviness(
+        f(curviness))
+    x_iso = 1 + f(strain_at_one_norm_force)
+    x_toe = (y_toe - 1) / k_iso + x_iso
+    x_foot = 1 + (x_toe - 1) / 10
+    y_toe_mid = 0.5 * y_toe
+    x_toe_mid = (y_toe_mid - 1) / k_iso + x_iso
+    slope_toe_mid = y_toe_mid / (x_toe_mid - x_foot)
+    x_toe_ctrl = x_foot + 0.5 * (x_toe_mid - x_foot)
+    y_toe_ctrl = slope_toe_mid * (x_toe_ctrl - x_foot)
+    zero = jnp.zeros(())
+    corners = [corner_control_points(f(1.0), zero, zero, x_toe_ctrl, y_toe_ctrl, slope_toe_mid, c),
+               corner_control_points(x_toe_ctrl, y_toe_ctrl, slope_toe_mid, x_toe, y_toe, k_iso, c)]
+    return SegmentedQuinticBezierCurve.from_corners(corners, 0.0, k_iso)

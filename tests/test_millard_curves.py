@@ -1,0 +1,79 @@
+"""Millard 2012 curves (segmented quintic Béziers) against OpenSim 4.6, and their gradients."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mskdiff.muscle import millard_curves
+from mskdiff.validation.opensim import MILLARD_CURVES, PASS, TOLERANCES, _millard_curves
+
+#: A point on each side of every segment join and of each domain end, per curve (defaults).
+CURVES = {name: build() for name, build in MILLARD_CURVES.items()}
+
+
+def _knots(curve):
+    return np.concatenate([np.asarray(curve.x_points[0]), np.asarray(curve.x_points[5, -1:])])
+
+
+@pytest.mark.x64
+def test_curves_match_opensim(reference_dir):
+    """Value, first and second derivative to 1e-8 (the second relative to max(1, |ref|)) and
+    integrals to 5e-5, for every curve and parameter set of `millard2012_curves.csv`."""
+    checks = _millard_curves(reference_dir / "millard2012_curves.csv")
+    assert len(checks) == 14
+    for check in checks:
+        assert check.status == PASS, check
+    assert TOLERANCES["millard_curve"] == 1e-8 and TOLERANCES["millard_curve_integral"] == 5e-5
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("name", list(CURVES))
+def test_autodiff_matches_the_analytic_derivatives_at_joins_and_domain_ends(name):
+    """`jax.grad` of the value is the first derivative and `jax.grad` of that the second, 1e-6
+    either side of every join and domain end, and at random points; all finite."""
+    curve = CURVES[name]
+    knots = _knots(curve)
+    x = np.concatenate([knots - 1e-6, knots, knots + 1e-6,
+                        np.random.default_rng(0).uniform(knots[0] - 0.2, knots[-1] + 0.2, 50)])
+    first = jax.vmap(jax.grad(lambda v: curve(v)))(jnp.asarray(x))
+    second = jax.vmap(jax.grad(jax.grad(lambda v: curve(v))))(jnp.asarray(x))
+    np.testing.assert_allclose(first, curve.derivative(x), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(second, curve.derivative(x, 2), rtol=1e-7, atol=1e-7)
+    assert np.all(np.isfinite(first)) and np.all(np.isfinite(second))
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("name", list(CURVES))
+def test_curves_are_continuous_with_continuous_slopes_at_joins(name):
+    curve = CURVES[name]
+    for knot in _knots(curve):
+        left, right = curve(np.array([knot - 1e-9, knot + 1e-9]))
+        assert abs(left - right) < 1e-7
+        d_left, d_right = curve.derivative(np.array([knot - 1e-9, knot + 1e-9]))
+        assert abs(d_left - d_right) < 1e-5 * max(1.0, abs(d_left))
+
+
+@pytest.mark.x64
+def test_gradients_with_respect_to_curve_parameters_match_finite_differences():
+    """d(value at fixed x)/d(tendon stiffness, strain, curviness): the implicit Bézier solve."""
+    x = jnp.array([1.005, 1.02, 1.04, 1.06])
+
+    def total(p):
+        return jnp.sum(millard_curves.tendon_force_length_curve(*p)(x))
+
+    p = jnp.array([0.049, 28.0, 2 / 3, 0.5])
+    grad = jax.grad(total)(p)
+    for k in range(4):
+        step = 1e-6 * jnp.zeros(4).at[k].set(p[k])
+        fd = (total(p + step) - total(p - step)) / (2 * step[k])
+        assert abs(grad[k] - fd) <= 1e-6 * max(1.0, abs(fd)), (k, grad[k], fd)
+
+
+@pytest.mark.x64
+def test_integral_is_the_antiderivative():
+    curve = CURVES["FiberForceLengthCurve"]
+    x = np.linspace(0.9, 1.9, 41)
+    np.testing.assert_allclose(jax.vmap(jax.grad(curve.integral))(jnp.asarray(x)), curve(x),
+                               rtol=1e-9, atol=1e-12)
+    assert float(curve.integral(np.array([0.95]))[0]) == 0.0
