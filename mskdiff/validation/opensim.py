@@ -34,6 +34,7 @@ from ..muscle.acceleration import AccelerationMTU
 from ..muscle.activation import FirstOrderActivation
 from ..muscle.implicit import implicit_residual
 from ..muscle.metabolic import Bhargava2004, Bhargava2004Smoothed, MetabolicInputs, Umberger2010
+from ..muscle.millard_equilibrium import MillardCurves, MillardEquilibriumMTU
 from ..muscle.parameters import MuscleParameters
 from ..muscle.tendon_force import TendonForceMTU
 from . import geometry
@@ -54,6 +55,10 @@ TOLERANCES = {
     "acceleration_tendon_force_rms": 3e-3,
     "rigid_fiber_length": 1e-9,
     "parameter_table": 1e-12,
+    # Millard 2012 equilibrium cases: tight (max) and semi-implicit Euler 2 ms x 4 (RMS).
+    "millard_tight_tendon_force_max": 1e-3,
+    "millard_tight_fiber_length_max": 1e-5,
+    "millard_euler_tendon_force_rms": 1e-2,
     # Millard 2012 curves: value and derivatives (second: relative to max(1, |ref|)); integrals.
     "millard_curve": 1e-8,
     "millard_curve_integral": 5e-5,
@@ -257,21 +262,31 @@ def _run_case(case: IsolatedMTUCase, mtu, integrator, dt: float):
     return trajectory, time.perf_counter() - start
 
 
-@functools.cache
-def _tight_tendon_force_run(setup_path: Path):
-    """The case simulated by the tendon-force formulation, Tsit5 at rtol 1e-10, 1 ms output.
+def _millard_equilibrium(case: IsolatedMTUCase) -> MillardEquilibriumMTU:
+    """The case's Millard equilibrium muscle.
 
-    De Groote activation dynamics for DGF cases, first-order for Millard's.
+    OpenSim's class-default curves with the set-up's `millard_curve_changes`
+    (`{curve class: {property: value}}`).
+    """
+    curves = MillardCurves.from_parameters(case.setup.get("millard_curve_changes") or {})
+    return MillardEquilibriumMTU(case.parameters(), curves)
+
+
+@functools.cache
+def _tight_run(setup_path: Path):
+    """The case simulated by its own formulation, Tsit5 at rtol 1e-10, 1 ms output.
+
+    DGF cases: the tendon-force formulation with De Groote activation dynamics. Millard
+    equilibrium cases: `MillardEquilibriumMTU` (Millard curves, first-order activation).
 
     Cached: the trajectory checks and the metabolic checks of a case share one run;
     `validate_opensim` clears the cache when it starts.
     """
     case = IsolatedMTUCase(setup_path)
-    params = case.parameters()
     if case.muscle_class == "DeGrooteFregly2016Muscle":
-        mtu = TendonForceMTU(params)
+        mtu = TendonForceMTU(case.parameters())
     else:
-        mtu = TendonForceMTU(params, activation_dynamics=FirstOrderActivation())
+        mtu = _millard_equilibrium(case)
     return _run_case(case, mtu, TIGHT, 1e-3)[0]
 
 
@@ -311,7 +326,7 @@ def _degroote_case(case: IsolatedMTUCase, reference) -> list[Check]:
     params = case.parameters()
     mtu = TendonForceMTU(params)
     fmax = float(params.max_isometric_force[0])
-    tight = _tight_tendon_force_run(case.setup_path)
+    tight = _tight_run(case.setup_path)
     checks = [
         compare(case.csv_path.name, case.name, "initial tendon_force [mskdiff init]",
                 tight.outputs.tendon_force[0], reference["tendon_force"][0], scale=fmax,
@@ -347,18 +362,37 @@ def _degroote_case(case: IsolatedMTUCase, reference) -> list[Check]:
 
 
 def _millard_case(case: IsolatedMTUCase, reference) -> list[Check]:
-    params = case.parameters()
-    note = "OpenSim used Millard 2012 curves; mskdiff De Groote curves"
+    """Millard equilibrium cases against their tolerances; the acceleration case cross-model."""
     if case.muscle_class == "Millard2012AccelerationMuscle":
         mass = float(case.properties().get("mass", ACCELERATION_DEFAULTS["fiber_mass"]))
-        mtu = AccelerationMTU.with_defaults(params, mass, activation_dynamics=FirstOrderActivation())
+        mtu = AccelerationMTU.with_defaults(case.parameters(), mass,
+                                            activation_dynamics=FirstOrderActivation())
         trajectory, _ = _run_case(case, mtu, TIGHT_STIFF, 1e-3)
-        label = "acceleration, Tsit5"
-    else:
-        trajectory, label = _tight_tendon_force_run(case.setup_path), "tendon_force, Tsit5"
-    return _trajectory_checks(case, label, trajectory, reference, 1e-3, checks_spec=[
-        ("tendon_force", "max", None), ("fiber_length", "max", None),
-        ("activation", "max", None)], status=CROSS_MODEL, note=note)
+        return _trajectory_checks(case, "acceleration, Tsit5", trajectory, reference, 1e-3,
+                                  checks_spec=[("tendon_force", "max", None),
+                                               ("fiber_length", "max", None),
+                                               ("activation", "max", None)],
+                                  status=CROSS_MODEL,
+                                  note="OpenSim used Millard 2012 curves; mskdiff De Groote curves")
+    tight = _tight_run(case.setup_path)
+    checks = [compare(case.csv_path.name, case.name, "initial fiber_length [mskdiff init]",
+                      tight.outputs.fiber_length[0], reference["fiber_length"][0],
+                      tolerance=TOLERANCES["initial_fiber_length"], unit="m")]
+    checks += _trajectory_checks(case, "Millard equilibrium, Diffrax Tsit5 rtol 1e-10", tight,
+                                 reference, 1e-3, checks_spec=[
+                                     ("tendon_force", "max",
+                                      TOLERANCES["millard_tight_tendon_force_max"]),
+                                     ("fiber_length", "max",
+                                      TOLERANCES["millard_tight_fiber_length_max"]),
+                                     ("activation", "max", TOLERANCES["tight_activation_max"])])
+    euler, seconds = _run_case(case, _millard_equilibrium(case), SemiImplicitEuler(4), 2e-3)
+    checks += _trajectory_checks(case, "Millard equilibrium, semi-implicit Euler 2 ms x4", euler,
+                                 reference, 2e-3, checks_spec=[
+                                     ("tendon_force", "rms",
+                                      TOLERANCES["millard_euler_tendon_force_rms"]),
+                                     ("fiber_length", "max", None)],
+                                 note=f"{seconds * 1e3:.1f} ms for {case.duration} s")
+    return checks
 
 
 def _isolated_mtu(path: Path) -> list[Check]:
@@ -520,13 +554,10 @@ def _metabolics_from_simulation(states_setup: Path, case: MetabolicsCase, refere
                                 params) -> list[Check]:
     """The totals from mskdiff's own simulation of the case (Tsit5, rtol 1e-10), reported.
 
-    They differ from OpenSim's by the muscle model's differences, not the metabolic model's.
+    The muscle states come from the case's own formulation (De Groote or Millard equilibrium).
     """
-    if IsolatedMTUCase(states_setup).muscle_class == "DeGrooteFregly2016Muscle":
-        status, note = REPORT, "mskdiff's own muscle states"
-    else:
-        status, note = CROSS_MODEL, "muscle states from De Groote curves; OpenSim used Millard's"
-    trajectory = _tight_tendon_force_run(states_setup)
+    status, note = REPORT, f"mskdiff's {IsolatedMTUCase(states_setup).muscle_class} states"
+    trajectory = _tight_run(states_setup)
     inputs = MetabolicInputs.from_outputs(trajectory.outputs, trajectory.excitation,
                                           trajectory.states.activation)
     columns = [c for c in _SIMULATED_TOTALS if c in reference]
@@ -629,7 +660,7 @@ def validate_opensim(directory, *, progress: bool = True) -> list[Check]:
     if not directory.is_dir():
         raise FileNotFoundError(f"reference directory not found: {directory}")
     files = sorted(p for p in directory.iterdir() if p.is_file())
-    _tight_tendon_force_run.cache_clear()
+    _tight_run.cache_clear()
     checks: list[Check] = []
     with jax.enable_x64(True):
         for path in tqdm(files, desc="validate-opensim", disable=not progress, unit="file"):

@@ -1,0 +1,220 @@
+r"""Millard 2012 equilibrium MTU with fibre damping, as OpenSim 4.6's `Millard2012EquilibriumMuscle`.
+
+States: activation $a$ and fibre length $l_M$. With constant-thickness pennation
+($l_M \sin\alpha = l_{opt} \sin\alpha_0$) the tendon length is $l_T = l_{MT} - l_M\cos\alpha$ and
+the normalised tendon force $f_T(l_T / l_{T,s})$. The normalised fibre velocity $\tilde v$ is the
+root of the damped force balance along the tendon
+
+$$\left(a\, f_L(\tilde l_M)\, f_V(\tilde v) + f_{PE}(\tilde l_M) + \beta \tilde v\right)\cos\alpha = f_T,$$
+
+unique for fibre damping $\beta > 0$; $\dot l_M = \tilde v\, v_{max} l_{opt}$. Curves: Millard's
+(`mskdiff.muscle.millard_curves`); activation: `FirstOrderActivation` (Millard's, with its
+minimum-activation clamp; the forces use the clamped activation). A fibre at its minimum length
+that would shorten further is held there (OpenSim's clamp).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from . import millard_curves
+from ._geometry import MAX_PENNATION_ANGLE
+from .activation import AbstractActivationDynamics, FirstOrderActivation
+from .millard_curves import SegmentedQuinticBezierCurve
+from .mtu import AbstractMTU, MTUOutputs
+from .parameters import MuscleArray, MuscleParameters
+
+#: Safeguarded-Newton iterations of the fibre-velocity and equilibrium solves.
+_ROOT_ITERATIONS = 40
+
+
+class MillardCurves(eqx.Module):
+    """The four Millard 2012 curves (shared by all muscles of a model)."""
+
+    active_force_length: SegmentedQuinticBezierCurve
+    force_velocity: SegmentedQuinticBezierCurve
+    fiber_force_length: SegmentedQuinticBezierCurve
+    tendon_force_length: SegmentedQuinticBezierCurve
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, dict[str, float]] | None = None
+                        ) -> "MillardCurves":
+        """From OpenSim curve properties per curve class.
+
+        E.g. `{"ActiveForceLengthCurve": {"minimum_value": 0.1}}`; absent classes or
+        properties take OpenSim's defaults.
+        """
+        parameters = parameters or {}
+        return cls(*(build(**parameters.get(name, {})) for name, build in (
+            ("ActiveForceLengthCurve", millard_curves.active_force_length_curve),
+            ("ForceVelocityCurve", millard_curves.force_velocity_curve),
+            ("FiberForceLengthCurve", millard_curves.fiber_force_length_curve),
+            ("TendonForceLengthCurve", millard_curves.tendon_force_length_curve))))
+
+    @classmethod
+    def rajagopal2016(cls) -> "MillardCurves":
+        """The curves of every muscle of Rajagopal et al. (2016)'s OpenSim model."""
+        return cls.from_parameters({
+            "ActiveForceLengthCurve": dict(
+                min_norm_active_fiber_length=0.25, transition_norm_fiber_length=0.77,
+                max_norm_active_fiber_length=1.9, shallow_ascending_slope=0.75, minimum_value=0.0),
+            "ForceVelocityCurve": dict(
+                concentric_slope_at_vmax=0.0, concentric_slope_near_vmax=0.25, isometric_slope=5.0,
+                eccentric_slope_at_vmax=0.0, eccentric_slope_near_vmax=0.15,
+                max_eccentric_velocity_force_multiplier=1.4),
+            "FiberForceLengthCurve": dict(strain_at_zero_force=0.0, strain_at_one_norm_force=0.7),
+        })
+
+
+class MillardEquilibriumState(eqx.Module):
+    """Activation [-] and fibre length [m], each `(n_muscles,)`."""
+
+    activation: MuscleArray
+    fiber_length: MuscleArray
+
+
+class MillardEquilibriumMTU(AbstractMTU):
+    """Elastic-tendon MTUs in Millard's damped equilibrium formulation (`fiber_damping` > 0).
+
+    `curves` default to OpenSim's class defaults; Rajagopal's model changes the active
+    force-length curve (`MillardCurves.rajagopal2016()`).
+    """
+
+    params: MuscleParameters
+    curves: MillardCurves = eqx.field(default_factory=MillardCurves.from_parameters)
+    activation_dynamics: AbstractActivationDynamics = FirstOrderActivation()
+
+    def min_fiber_length(self) -> MuscleArray:
+        """Shortest fibre [m]: the active curve's lower end, or where pennation reaches its maximum."""
+        p = self.params
+        lowest_active = self.curves.active_force_length.x_points[0, 0]
+        return jnp.maximum(lowest_active * p.optimal_fiber_length,
+                           p.fiber_width / jnp.sin(MAX_PENNATION_ANGLE))
+
+    def _geometry(self, fiber_length, mtu_length):
+        """cos(pennation), tendon length [m] and normalised tendon force."""
+        p = self.params
+        along = jnp.sqrt(fiber_length**2 - p.fiber_width**2)
+        tendon_length = mtu_length - along
+        norm_tendon_force = self.curves.tendon_force_length(tendon_length / p.tendon_slack_length)
+        return along / fiber_length, tendon_length, norm_tendon_force
+
+    def _norm_fiber_velocity(self, activation, fiber_length, mtu_length):
+        """Root of the damped force balance [optimal fibre lengths * v_max]; 0 when clamped."""
+        p = self.params
+        cos_pennation, _, norm_tendon_force = self._geometry(fiber_length, mtu_length)
+        norm_length = fiber_length / p.optimal_fiber_length
+        active = self._activation(activation) * self.curves.active_force_length(norm_length)
+        passive = self.curves.fiber_force_length(norm_length)
+        beta = p.fiber_damping
+        residual = lambda v: ((active * self.curves.force_velocity(v) + passive + beta * v)
+                              * cos_pennation - norm_tendon_force)
+        max_fv = self.curves.force_velocity.y_points[5, -1]
+        low = -(active * max_fv + passive + norm_tendon_force / cos_pennation) / beta - 1.0
+        high = norm_tendon_force / (cos_pennation * beta) + 1.0
+        v = _root(residual, low, high)
+        clamped = (fiber_length <= self.min_fiber_length()) & (v < 0)
+        return jnp.where(clamped, 0.0, v)
+
+    def _activation(self, activation):
+        """The activation the forces use: clamped to [minimum_activation, 1]."""
+        return jnp.clip(activation, self.params.minimum_activation, 1.0)
+
+    def init_state(self, mtu_length, mtu_velocity, activation) -> MillardEquilibriumState:
+        """Fibre length in static equilibrium (zero fibre velocity) at `activation`."""
+        shape = (self.params.n_muscles,)
+        mtu_length, activation = (jnp.broadcast_to(jnp.asarray(x, dtype=float), shape)
+                                  for x in (mtu_length, activation))
+        return MillardEquilibriumState(activation, self._static_fiber_length(mtu_length,
+                                                                             activation))
+
+    def _static_fiber_length(self, mtu_length, activation):
+        """Fibre length [m] in static equilibrium.
+
+        The fibre force along the tendon at zero velocity equals the tendon force; the root
+        lies between the shortest fibre and a slack tendon.
+        """
+        p = self.params
+
+        def residual(fiber_length):
+            cos_pennation, _, norm_tendon_force = self._geometry(fiber_length, mtu_length)
+            norm_length = fiber_length / p.optimal_fiber_length
+            fiber = (self._activation(activation) * self.curves.active_force_length(norm_length)
+                     + self.curves.fiber_force_length(norm_length))
+            return fiber * cos_pennation - norm_tendon_force
+
+        low = self.min_fiber_length()
+        along_slack = jnp.maximum(mtu_length - p.tendon_slack_length,
+                                  jnp.sqrt(low**2 - p.fiber_width**2))
+        high = jnp.sqrt(along_slack**2 + p.fiber_width**2)
+        return _root(residual, low, high)
+
+    def derivative(self, state, excitation, mtu_length, mtu_velocity) -> MillardEquilibriumState:
+        """Activation rate [1/s] and fibre lengthening velocity [m/s]."""
+        p = self.params
+        activation_rate = self.activation_dynamics.derivative(p, excitation, state.activation)
+        v = self._norm_fiber_velocity(state.activation, state.fiber_length, mtu_length)
+        return MillardEquilibriumState(activation_rate, v * p.max_fiber_velocity)
+
+    def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
+        """Forces and fibre kinematics (passive force includes fibre damping, as in OpenSim)."""
+        p = self.params
+        fiber_length = state.fiber_length
+        cos_pennation, tendon_length, norm_tendon_force = self._geometry(fiber_length, mtu_length)
+        norm_velocity = self._norm_fiber_velocity(state.activation, fiber_length, mtu_length)
+        norm_length = fiber_length / p.optimal_fiber_length
+        active_fl = self.curves.active_force_length(norm_length)
+        passive_fl = self.curves.fiber_force_length(norm_length)
+        force_velocity = self.curves.force_velocity(norm_velocity)
+        active = p.max_isometric_force * self._activation(state.activation) * active_fl * force_velocity
+        passive = p.max_isometric_force * (passive_fl + p.fiber_damping * norm_velocity)
+        fiber_velocity = norm_velocity * p.max_fiber_velocity
+        along_velocity = fiber_velocity / cos_pennation  # d(l_M cos a)/dt at constant thickness
+        return MTUOutputs(
+            tendon_force=p.max_isometric_force * norm_tendon_force,
+            norm_tendon_force=norm_tendon_force,
+            tendon_length=tendon_length,
+            tendon_velocity=mtu_velocity - along_velocity,
+            fiber_length=fiber_length,
+            norm_fiber_length=norm_length,
+            fiber_velocity=fiber_velocity,
+            norm_fiber_velocity=norm_velocity,
+            pennation_angle=jnp.arctan2(p.fiber_width, fiber_length * cos_pennation),
+            fiber_force=active + passive,
+            fiber_force_along_tendon=(active + passive) * cos_pennation,
+            active_fiber_force=active,
+            passive_fiber_force=passive,
+            active_force_length_multiplier=active_fl,
+            force_velocity_multiplier=force_velocity,
+            passive_force_multiplier=passive_fl,
+        )
+
+
+def _root(residual, low, high):
+    """Root of an elementwise `residual` with `residual(low) < 0 < residual(high)`.
+
+    Newton steps, replaced by bisection when they leave the shrinking sign bracket or do not
+    halve the previous step (as in Numerical Recipes' `rtsafe`), in a fixed number of
+    iterations; then one differentiable Newton step from the (gradient-stopped)
+    root, which gives the implicit-function first derivatives without unrolling the loop.
+    """
+
+    def iteration(_, carry):
+        v, low, high, last_step = carry
+        r, slope = jax.jvp(residual, (v,), (jnp.ones_like(v),))
+        low, high = jnp.where(r < 0, v, low), jnp.where(r < 0, high, v)
+        step = r / jnp.where(slope > 0, slope, 1.0)
+        newton = v - step
+        # Newton only while it stays in the bracket and at least halves its step (rtsafe).
+        use_newton = ((newton > low) & (newton < high) & (slope > 0)
+                      & (jnp.abs(step) < 0.5 * jnp.abs(last_step)))
+        bisection = 0.5 * (low + high)
+        return (jnp.where(use_newton, newton, bisection), low, high,
+                jnp.where(use_newton, step, 0.5 * (high - low)))
+
+    low, high = jax.lax.stop_gradient((low, high))
+    start = (0.5 * (low + high), low, high, high - low)
+    root = jax.lax.stop_gradient(
+        jax.lax.fori_loop(0, _ROOT_ITERATIONS, iteration, start)[0])
+    value, slope = jax.jvp(residual, (root,), (jnp.ones_like(root),))
+    return root - value / slope

@@ -1,0 +1,95 @@
+"""The Millard 2012 equilibrium MTU: OpenSim's equations at OpenSim's states, gradients."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from helpers import assert_parts_match_finite_differences
+
+from mskdiff.integrate import SemiImplicitEuler, simulate
+from mskdiff.io import IsolatedMTUCase
+from mskdiff.models import rajagopal2016
+from mskdiff.muscle.millard_equilibrium import (
+    MillardCurves,
+    MillardEquilibriumMTU,
+    MillardEquilibriumState,
+)
+
+CASES = ("millard_soleus_r_isometric_step", "millard_vasint_r_sine", "millard_gasmed_r_ramps")
+
+
+@pytest.mark.x64
+@pytest.mark.parametrize("name", CASES)
+def test_outputs_at_opensims_states_match_opensim(reference_dir, name):
+    """From OpenSim's own activation and fibre length at every row: fibre velocity (the damped
+    force balance) to 1e-8 m/s, forces to 1e-6 N, tendon length and pennation to 1e-12."""
+    case = IsolatedMTUCase(reference_dir / f"mtu_sim_{name}_setup.json")
+    ref = case.reference()
+    mtu = MillardEquilibriumMTU(case.parameters())
+    column = lambda key: jnp.asarray(ref[key])[:, None]
+    state = MillardEquilibriumState(column("activation"), column("fiber_length"))
+    out = jax.jit(jax.vmap(mtu.outputs))(state, column("mtu_length"), column("mtu_velocity"))
+    for key, atol in (("fiber_velocity", 1e-8), ("tendon_force", 1e-6),
+                      ("active_fiber_force", 1e-5), ("passive_fiber_force", 1e-5),
+                      ("tendon_length", 1e-12), ("pennation_angle", 1e-12),
+                      ("force_velocity_multiplier", 1e-8),
+                      ("active_force_length_multiplier", 1e-12)):
+        np.testing.assert_allclose(getattr(out, key)[:, 0], ref[key], rtol=0, atol=atol,
+                                   err_msg=key)
+
+
+def _soleus_like(n=3):
+    params = rajagopal2016(["soleus_r", "vasint_r", "gasmed_r"][:n])
+    return eqx.tree_at(lambda p: p.fiber_damping, params, jnp.full(n, 0.1))
+
+
+@pytest.mark.x64
+def test_init_is_a_rest_state_and_gradients_match_finite_differences(getkey):
+    """Static equilibrium (fibre velocity 0 at the initial state); d(mean tendon force of a
+    0.1 s Euler simulation)/d(parameters, excitations) against central differences (1e-5)."""
+    params = _soleus_like()
+    mtu = MillardEquilibriumMTU(params, MillardCurves.rajagopal2016())
+    length = params.tendon_slack_length + params.optimal_fiber_length
+    state = mtu.init_state(length, jnp.zeros(3), jnp.full(3, 0.2))
+    rate = mtu.derivative(state, state.activation, length, jnp.zeros(3))
+    np.testing.assert_allclose(rate.fiber_length, 0.0, atol=1e-12)
+    times = jnp.arange(51) * 2e-3
+
+    def loss(inputs):
+        p, excitation = inputs
+        model = eqx.tree_at(lambda m: m.params, mtu, p)
+        start = model.init_state(length, jnp.zeros(3), jnp.full(3, 0.2))
+        drive = lambda t: (excitation, length, jnp.zeros(3))
+        trajectory = simulate(model, start, times, drive, integrator=SemiImplicitEuler(4))
+        return jnp.mean(trajectory.outputs.tendon_force)
+
+    inputs = (params, jnp.array([0.3, 0.6, 0.9]))
+    value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(loss))
+    _, grad = value_and_grad(inputs)
+    assert_parts_match_finite_differences(lambda x: value_and_grad(x)[0], inputs, grad,
+                                          key=getkey(), rtol=1e-5)
+
+
+@pytest.mark.x64
+def test_gradients_are_finite_over_random_states(getkey):
+    """Activation 0 to 1 (below the minimum too), fibres from the shortest to 1.8 optimal
+    lengths, slack to strongly stretched tendons."""
+    params = _soleus_like()
+    mtu = MillardEquilibriumMTU(params, MillardCurves.rajagopal2016())
+    n = 512
+    activation = jr.uniform(getkey(), (n, 3))
+    lopt, width, slack = (jnp.broadcast_to(x, (n, 3)) for x in (
+        params.optimal_fiber_length, params.fiber_width, params.tendon_slack_length))
+    fiber = lopt * jr.uniform(getkey(), (n, 3), minval=0.45, maxval=1.8)
+    stretch = jr.uniform(getkey(), (n, 3), minval=0.97, maxval=1.06)
+    length = jnp.sqrt(fiber**2 - width**2) + slack * stretch
+
+    def force_rate(a, l_m, l_mt):
+        rate = mtu.derivative(MillardEquilibriumState(a, l_m), a, l_mt, jnp.zeros(3))
+        return jnp.sum(rate.fiber_length) + jnp.sum(mtu.outputs(
+            MillardEquilibriumState(a, l_m), l_mt, jnp.zeros(3)).tendon_force)
+
+    grads = jax.jit(jax.vmap(jax.grad(force_rate, argnums=(0, 1, 2))))(activation, fiber, length)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
