@@ -76,7 +76,8 @@ def getkey():
 #: (longest-processing-time-first scheduling).
 SLOWEST_FILES = ("test_myoleg_gradients.py", "test_identify.py", "test_plant.py",
                  "test_gradients.py", "test_validation.py", "test_myoleg.py",
-                 "test_plant_gradients.py", "test_plant_randomize.py", "test_mtu.py")
+                 "test_plant_gradients.py", "test_plant_randomize.py", "test_millard_curves.py",
+                 "test_millard_equilibrium.py", "test_mtu.py")
 
 
 def pytest_configure(config):

@@ -1,6 +1,6 @@
 """Muscle library: De Groote curves, activation dynamics, MTU formulations, parameters, metabolics."""
 
-from . import curves
+from . import curves, millard_curves
 from .acceleration import AccelerationMTU, AccelerationState
 from .activation import (
     AbstractActivationDynamics,
@@ -17,6 +17,7 @@ from .metabolic import (
     Umberger2010,
     basal_rate,
 )
+from .millard_equilibrium import MillardCurves, MillardEquilibriumMTU, MillardEquilibriumState
 from .mtu import AbstractMTU, MTUOutputs, equilibrium_norm_tendon_force
 from .parameters import DEFAULTS, PARAMETER_FIELDS, MuscleParameters
 from .rigid import RigidState, RigidTendonMTU
@@ -56,6 +57,9 @@ __all__ = [
     "MetabolicInputs",
     "MetabolicParameters",
     "MetabolicRates",
+    "MillardCurves",
+    "MillardEquilibriumMTU",
+    "MillardEquilibriumState",
     "MuscleParameters",
     "RigidState",
     "RigidTendonMTU",
@@ -65,6 +69,7 @@ __all__ = [
     "activation_dynamics_by_name",
     "basal_rate",
     "curves",
+    "millard_curves",
     "equilibrium_norm_tendon_force",
     "make_mtu",
 ]

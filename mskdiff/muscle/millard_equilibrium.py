@@ -16,7 +16,9 @@ that would shorten further is held there (OpenSim's clamp).
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from .._checks import is_concrete
 from . import millard_curves
 from ._geometry import MAX_PENNATION_ANGLE
 from .activation import AbstractActivationDynamics, FirstOrderActivation
@@ -83,6 +85,14 @@ class MillardEquilibriumMTU(AbstractMTU):
     params: MuscleParameters
     curves: MillardCurves = eqx.field(default_factory=MillardCurves.from_parameters)
     activation_dynamics: AbstractActivationDynamics = FirstOrderActivation()
+
+    def __check_init__(self):
+        damping = self.params.fiber_damping
+        if is_concrete(damping) and not np.all(np.asarray(damping) > 0):
+            bad = [n for n, d in zip(self.params.names, np.asarray(damping), strict=True)
+                   if not d > 0]
+            raise ValueError(f"MillardEquilibriumMTU needs fiber_damping > 0 (the undamped "
+                             f"variant is not implemented); offending muscles: {bad}")
 
     def min_fiber_length(self) -> MuscleArray:
         """Shortest fibre [m]: the active curve's lower end, or where pennation reaches its maximum."""

@@ -212,6 +212,15 @@ def _millard_curve_parameters(path: Path) -> dict[tuple[str, str], dict[str, flo
     return parameters
 
 
+@eqx.filter_jit
+def _curve_columns(curve, x):
+    """Value, first and second derivative and integral of `curve` at `x`.
+
+    One compiled program per number of segments.
+    """
+    return curve(x), curve.derivative(x), curve.derivative(x, 2), curve.integral(x)
+
+
 def _millard_curves(path):
     """The Millard 2012 curves, built from the recorded curve parameters, against OpenSim.
 
@@ -227,13 +236,13 @@ def _millard_curves(path):
         rows = (table["param_set"] == param_set) & (table["curve"] == name)
         if name not in MILLARD_CURVES or not rows.any():
             continue
-        curve = MILLARD_CURVES[name](**values)
         x, label = table["x"][rows], f"{name} ({param_set})"
+        value, first, second, integral = _curve_columns(MILLARD_CURVES[name](**values), x)
         for column, computed, tolerance in (
-                ("value", curve(x), TOLERANCES["millard_curve"]),
-                ("derivative1", curve.derivative(x), TOLERANCES["millard_curve"]),
-                ("derivative2", curve.derivative(x, 2), TOLERANCES["millard_curve"]),
-                ("integral", curve.integral(x), TOLERANCES["millard_curve_integral"])):
+                ("value", value, TOLERANCES["millard_curve"]),
+                ("derivative1", first, TOLERANCES["millard_curve"]),
+                ("derivative2", second, TOLERANCES["millard_curve"]),
+                ("integral", integral, TOLERANCES["millard_curve_integral"])):
             reference = table[column][rows]
             if np.all(np.isnan(reference)):
                 continue
