@@ -93,3 +93,9 @@ def test_gradients_are_finite_over_random_states(getkey):
 
     grads = jax.jit(jax.vmap(jax.grad(force_rate, argnums=(0, 1, 2))))(activation, fiber, length)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
+
+
+def test_undamped_muscles_raise():
+    params = eqx.tree_at(lambda p: p.fiber_damping, rajagopal2016(["soleus_r"]), jnp.zeros(1))
+    with pytest.raises(ValueError, match=r"fiber_damping > 0.*soleus_r"):
+        MillardEquilibriumMTU(params)
