@@ -135,8 +135,16 @@ class MillardEquilibriumMTU(AbstractMTU):
         shape = (self.params.n_muscles,)
         mtu_length, activation = (jnp.broadcast_to(jnp.asarray(x, dtype=float), shape)
                                   for x in (mtu_length, activation))
-        return MillardEquilibriumState(activation, self._static_fiber_length(mtu_length,
-                                                                             activation))
+        elastic = self._static_fiber_length(mtu_length, activation)
+        rigid = self._rigid_fiber_length(mtu_length)
+        return MillardEquilibriumState(
+            activation, jnp.where(self.params.ignore_tendon_compliance, rigid, elastic))
+
+    def _rigid_fiber_length(self, mtu_length):
+        """Fibre length [m] with a rigid tendon of slack length (no shorter than the minimum)."""
+        p = self.params
+        along = mtu_length - p.tendon_slack_length
+        return jnp.maximum(jnp.sqrt(along**2 + p.fiber_width**2), self.min_fiber_length())
 
     def _static_fiber_length(self, mtu_length, activation):
         """Fibre length [m] in static equilibrium.
@@ -163,28 +171,44 @@ class MillardEquilibriumMTU(AbstractMTU):
         """Activation rate [1/s] and fibre lengthening velocity [m/s]."""
         p = self.params
         activation_rate = self.activation_dynamics.derivative(p, excitation, state.activation)
-        v = self._norm_fiber_velocity(state.activation, state.fiber_length, mtu_length)
-        return MillardEquilibriumState(activation_rate, v * p.max_fiber_velocity)
+        _, fiber_length, fiber_velocity = self._fiber_kinematics(state, mtu_length, mtu_velocity)
+        return MillardEquilibriumState(activation_rate, fiber_velocity)
+
+    def _fiber_kinematics(self, state, mtu_length, mtu_velocity):
+        """Normalised fibre velocity, fibre length [m] and velocity [m/s].
+
+        Rigid-tendon muscles follow the MTU (fibre velocity = MTU velocity times cos(pennation)).
+        """
+        p = self.params
+        rigid = p.ignore_tendon_compliance
+        fiber_length = jnp.where(rigid, self._rigid_fiber_length(mtu_length), state.fiber_length)
+        elastic = self._norm_fiber_velocity(state.activation, fiber_length, mtu_length)
+        cos_pennation = jnp.sqrt(fiber_length**2 - p.fiber_width**2) / fiber_length
+        norm_velocity = jnp.where(rigid, mtu_velocity * cos_pennation / p.max_fiber_velocity,
+                                  elastic)
+        return norm_velocity, fiber_length, norm_velocity * p.max_fiber_velocity
 
     def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
         """Forces and fibre kinematics (passive force includes fibre damping, as in OpenSim)."""
         p = self.params
-        fiber_length = state.fiber_length
+        norm_velocity, fiber_length, fiber_velocity = self._fiber_kinematics(
+            state, mtu_length, mtu_velocity)
         cos_pennation, tendon_length, norm_tendon_force = self._geometry(fiber_length, mtu_length)
-        norm_velocity = self._norm_fiber_velocity(state.activation, fiber_length, mtu_length)
         norm_length = fiber_length / p.optimal_fiber_length
         active_fl = self.curves.active_force_length(norm_length)
         passive_fl = self.curves.fiber_force_length(norm_length)
         force_velocity = self.curves.force_velocity(norm_velocity)
         active = p.max_isometric_force * self._activation(state.activation) * active_fl * force_velocity
         passive = p.max_isometric_force * (passive_fl + p.fiber_damping * norm_velocity)
-        fiber_velocity = norm_velocity * p.max_fiber_velocity
         along_velocity = fiber_velocity / cos_pennation  # d(l_M cos a)/dt at constant thickness
+        rigid = p.ignore_tendon_compliance
+        norm_tendon_force = jnp.where(rigid, (active + passive) * cos_pennation
+                                      / p.max_isometric_force, norm_tendon_force)
         return MTUOutputs(
             tendon_force=p.max_isometric_force * norm_tendon_force,
             norm_tendon_force=norm_tendon_force,
-            tendon_length=tendon_length,
-            tendon_velocity=mtu_velocity - along_velocity,
+            tendon_length=jnp.where(rigid, p.tendon_slack_length, tendon_length),
+            tendon_velocity=jnp.where(rigid, 0.0, mtu_velocity - along_velocity),
             fiber_length=fiber_length,
             norm_fiber_length=norm_length,
             fiber_velocity=fiber_velocity,
