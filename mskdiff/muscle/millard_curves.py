@@ -58,8 +58,9 @@ def _polyval(coefficients, u):
 
 
 def _derivative(coefficients):
-    """Power-basis coefficients of the derivative."""
-    return coefficients[1:] * jnp.arange(1, coefficients.shape[0])[:, None]
+    """Power-basis coefficients of the derivative (coefficients along the first axis)."""
+    powers = jnp.arange(1, coefficients.shape[0])
+    return coefficients[1:] * powers.reshape((-1,) + (1,) * (coefficients.ndim - 1))
 
 
 class SegmentedQuinticBezierCurve(eqx.Module):
@@ -103,7 +104,7 @@ class SegmentedQuinticBezierCurve(eqx.Module):
         k = self._segment(x)
         cx, cy = self._x_coefficients[:, k], self._y_coefficients[:, k]
         u = _solve_u(cx, _into(x, x_start, x_end))
-        dx, dy = _polyval(_derivative(cx[:, None])[:, 0], u), _polyval(_derivative(cy[:, None])[:, 0], u)
+        dx, dy = _polyval(_derivative(cx), u), _polyval(_derivative(cy), u)
         if order == 0:
             inside = _polyval(cy, u)
             below = y_start + self.start_slope * (x - x_start)
@@ -111,8 +112,8 @@ class SegmentedQuinticBezierCurve(eqx.Module):
         elif order == 1:
             inside, below, above = dy / dx, self.start_slope, self.end_slope
         else:
-            d2x = _polyval(_derivative(_derivative(cx[:, None]))[:, 0], u)
-            d2y = _polyval(_derivative(_derivative(cy[:, None]))[:, 0], u)
+            d2x = _polyval(_derivative(_derivative(cx)), u)
+            d2y = _polyval(_derivative(_derivative(cy)), u)
             inside = (d2y * dx - dy * d2x) / dx**3
             below = above = jnp.zeros_like(x)
         return jnp.where(x < x_start, below, jnp.where(x > x_end, above, inside))
@@ -165,7 +166,7 @@ def _elementwise(fn, x):
 def _solve_u(x_coefficients, x):
     """The Bézier parameter `u` in [0, 1] with `x(u) = x` on a monotone segment."""
     x_coefficients = jax.lax.stop_gradient(x_coefficients)
-    dx_coefficients = _derivative(x_coefficients[:, None])[:, 0]
+    dx_coefficients = _derivative(x_coefficients)
 
     def bisect(_, bounds):
         low, high = bounds
@@ -188,7 +189,7 @@ def _solve_u_jvp(primals, tangents):
     x_coefficients, x = primals
     d_coefficients, dx = tangents
     u = _solve_u(x_coefficients, x)
-    slope = _polyval(_derivative(x_coefficients[:, None])[:, 0], u)
+    slope = _polyval(_derivative(x_coefficients), u)
     du = (dx - _polyval(d_coefficients, u)) / slope
     return u, du
 

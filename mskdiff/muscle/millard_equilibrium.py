@@ -101,22 +101,25 @@ class MillardEquilibriumMTU(AbstractMTU):
         return jnp.maximum(lowest_active * p.optimal_fiber_length,
                            p.fiber_width / jnp.sin(MAX_PENNATION_ANGLE))
 
-    def _geometry(self, fiber_length, mtu_length):
-        """cos(pennation), tendon length [m] and normalised tendon force."""
+    def _balance_terms(self, activation, fiber_length, mtu_length):
+        """The force balance's terms at a fibre length (normalised forces).
+
+        Returns cos(pennation), tendon length [m], tendon force, a f_L (clamped activation)
+        and f_PE.
+        """
         p = self.params
         along = jnp.sqrt(fiber_length**2 - p.fiber_width**2)
         tendon_length = mtu_length - along
         norm_tendon_force = self.curves.tendon_force_length(tendon_length / p.tendon_slack_length)
-        return along / fiber_length, tendon_length, norm_tendon_force
-
-    def _norm_fiber_velocity(self, activation, fiber_length, mtu_length):
-        """Root of the damped force balance [optimal fibre lengths * v_max]; 0 when clamped."""
-        p = self.params
-        cos_pennation, _, norm_tendon_force = self._geometry(fiber_length, mtu_length)
         norm_length = fiber_length / p.optimal_fiber_length
         active = self._activation(activation) * self.curves.active_force_length(norm_length)
         passive = self.curves.fiber_force_length(norm_length)
-        beta = p.fiber_damping
+        return along / fiber_length, tendon_length, norm_tendon_force, active, passive
+
+    def _norm_fiber_velocity(self, fiber_length, terms):
+        """Root of the damped force balance [optimal fibre lengths * v_max]; 0 when clamped."""
+        cos_pennation, _, norm_tendon_force, active, passive = terms
+        beta = self.params.fiber_damping
         residual = lambda v: ((active * self.curves.force_velocity(v) + passive + beta * v)
                               * cos_pennation - norm_tendon_force)
         max_fv = self.curves.force_velocity.y_points[5, -1]
@@ -155,11 +158,9 @@ class MillardEquilibriumMTU(AbstractMTU):
         p = self.params
 
         def residual(fiber_length):
-            cos_pennation, _, norm_tendon_force = self._geometry(fiber_length, mtu_length)
-            norm_length = fiber_length / p.optimal_fiber_length
-            fiber = (self._activation(activation) * self.curves.active_force_length(norm_length)
-                     + self.curves.fiber_force_length(norm_length))
-            return fiber * cos_pennation - norm_tendon_force
+            cos_pennation, _, norm_tendon_force, active, passive = self._balance_terms(
+                activation, fiber_length, mtu_length)
+            return (active + passive) * cos_pennation - norm_tendon_force
 
         low = self.min_fiber_length()
         along_slack = jnp.maximum(mtu_length - p.tendon_slack_length,
@@ -171,34 +172,32 @@ class MillardEquilibriumMTU(AbstractMTU):
         """Activation rate [1/s] and fibre lengthening velocity [m/s]."""
         p = self.params
         activation_rate = self.activation_dynamics.derivative(p, excitation, state.activation)
-        _, fiber_length, fiber_velocity = self._fiber_kinematics(state, mtu_length, mtu_velocity)
-        return MillardEquilibriumState(activation_rate, fiber_velocity)
+        norm_velocity, *_ = self._fiber_kinematics(state, mtu_length, mtu_velocity)
+        return MillardEquilibriumState(activation_rate, norm_velocity * p.max_fiber_velocity)
 
     def _fiber_kinematics(self, state, mtu_length, mtu_velocity):
-        """Normalised fibre velocity, fibre length [m] and velocity [m/s].
+        """Normalised fibre velocity, fibre length [m] and the balance terms there.
 
         Rigid-tendon muscles follow the MTU (fibre velocity = MTU velocity times cos(pennation)).
         """
         p = self.params
         rigid = p.ignore_tendon_compliance
         fiber_length = jnp.where(rigid, self._rigid_fiber_length(mtu_length), state.fiber_length)
-        elastic = self._norm_fiber_velocity(state.activation, fiber_length, mtu_length)
-        cos_pennation = jnp.sqrt(fiber_length**2 - p.fiber_width**2) / fiber_length
-        norm_velocity = jnp.where(rigid, mtu_velocity * cos_pennation / p.max_fiber_velocity,
-                                  elastic)
-        return norm_velocity, fiber_length, norm_velocity * p.max_fiber_velocity
+        terms = self._balance_terms(state.activation, fiber_length, mtu_length)
+        elastic = self._norm_fiber_velocity(fiber_length, terms)
+        rigid_velocity = mtu_velocity * terms[0] / p.max_fiber_velocity
+        return jnp.where(rigid, rigid_velocity, elastic), fiber_length, terms
 
     def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
         """Forces and fibre kinematics (passive force includes fibre damping, as in OpenSim)."""
         p = self.params
-        norm_velocity, fiber_length, fiber_velocity = self._fiber_kinematics(
-            state, mtu_length, mtu_velocity)
-        cos_pennation, tendon_length, norm_tendon_force = self._geometry(fiber_length, mtu_length)
+        norm_velocity, fiber_length, terms = self._fiber_kinematics(state, mtu_length, mtu_velocity)
+        cos_pennation, tendon_length, norm_tendon_force, activated_fl, passive_fl = terms
         norm_length = fiber_length / p.optimal_fiber_length
         active_fl = self.curves.active_force_length(norm_length)
-        passive_fl = self.curves.fiber_force_length(norm_length)
         force_velocity = self.curves.force_velocity(norm_velocity)
-        active = p.max_isometric_force * self._activation(state.activation) * active_fl * force_velocity
+        fiber_velocity = norm_velocity * p.max_fiber_velocity
+        active = p.max_isometric_force * activated_fl * force_velocity
         passive = p.max_isometric_force * (passive_fl + p.fiber_damping * norm_velocity)
         along_velocity = fiber_velocity / cos_pennation  # d(l_M cos a)/dt at constant thickness
         rigid = p.ignore_tendon_compliance

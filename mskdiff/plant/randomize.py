@@ -145,11 +145,16 @@ QUANTITIES: dict[str, _Quantity] = {
 }
 
 
-def check_ranges(plant: MJXPlant, ranges: Mapping[str, Range]) -> None:
-    """Raise `ValueError` for an unknown quantity or a range that gives impossible values."""
-    unknown = sorted(set(ranges) - set(QUANTITIES))
+def _check_known(names) -> None:
+    """Raise `ValueError` listing the randomisable quantities if a name is not one."""
+    unknown = sorted(set(names) - set(QUANTITIES))
     if unknown:
         raise ValueError(f"unknown quantities {unknown}; randomisable: {list(QUANTITIES)}")
+
+
+def check_ranges(plant: MJXPlant, ranges: Mapping[str, Range]) -> None:
+    """Raise `ValueError` for an unknown quantity or a range that gives impossible values."""
+    _check_known(ranges)
     for name, spec in ranges.items():
         if not isinstance(spec, Range):
             raise TypeError(f"ranges[{name!r}] must be a Range (`relative(...)` or "
@@ -202,9 +207,7 @@ def apply_sample(plant: MJXPlant, record: Mapping[str, Array]) -> MJXPlant:
     Raises:
         ValueError: an unknown quantity, values of the wrong shape or sign.
     """
-    unknown = sorted(set(record) - set(QUANTITIES))
-    if unknown:
-        raise ValueError(f"unknown quantities {unknown}; randomisable: {list(QUANTITIES)}")
+    _check_known(record)
     for name, values in record.items():
         values = jnp.asarray(values, dtype=float)
         QUANTITIES[name].check(name, plant, values)
