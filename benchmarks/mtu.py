@@ -6,9 +6,14 @@ muscles at once (arrays of shape `(n,)`, 4 muscle-substeps per muscle), repeated
 time (median of repeats, `block_until_ready`). Muscle-substeps/s = n * 4 * n_steps / run time.
 
 Baseline, measured in the same run: live OpenSim (`pip install -e .[opensim]`) integrating the
-reference case `dgf_soleus_r_isometric_step` (one DeGrooteFregly2016Muscle, explicit tendon
-dynamics, isometric, excitation step; built as the reference README's section 3 describes),
-against mskdiff simulating the same case.
+reference cases `dgf_soleus_r_isometric_step` (one DeGrooteFregly2016Muscle, explicit tendon
+dynamics, isometric, excitation step; built as the reference README's section 3 describes) and
+`millard_soleus_r_isometric_step` (the same with a Millard2012EquilibriumMuscle), against
+mskdiff simulating the same cases with the matching formulation. The Millard rows use that
+case's muscle (fibre damping 0.1, its curves); the others the De Groote case's.
+
+The cost of the Millard curves' Bézier-parameter solve is timed on its own: evaluating each
+curve (value + first derivative, jitted, 1e5 points) against the De Groote curve it replaces.
 
     python benchmarks/mtu.py                    # batches 1 ... 1e6 (~3-5 min on 2 CPU cores)
     python benchmarks/mtu.py --quick            # batches up to 1e4 (smoke test, ~1 min)
@@ -34,11 +39,13 @@ from device import device_info as common_device_info
 import mskdiff
 from mskdiff.integrate import SemiImplicitEuler, hold, simulate
 from mskdiff.io import IsolatedMTUCase
-from mskdiff.muscle import make_mtu
+from mskdiff.muscle import MillardCurves, MillardEquilibriumMTU, curves, make_mtu
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CASE = ROOT.parent / "shared" / "reference" / "mtu_sim_dgf_soleus_r_isometric_step_setup.json"
-FORMULATIONS = ("tendon_force", "acceleration", "rigid")
+REFERENCE = ROOT.parent / "shared" / "reference"
+DEFAULT_CASE = REFERENCE / "mtu_sim_dgf_soleus_r_isometric_step_setup.json"
+MILLARD_CASE = REFERENCE / "mtu_sim_millard_soleus_r_isometric_step_setup.json"
+FORMULATIONS = ("tendon_force", "acceleration", "rigid", "millard_equilibrium")
 DTYPES = ("float32", "float64")
 BATCHES = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 DT, SUBSTEPS = 2e-3, 4
@@ -51,6 +58,15 @@ LENGTH_JITTER = 2e-3  # [m], uniform per muscle, so no muscle is a compile-time 
 def n_steps_for(n: int) -> int:
     """Physics steps per timed run: 500 (1 s simulated) for small batches, fewer for big ones."""
     return int(np.clip(SUBSTEP_BUDGET // (SUBSTEPS * n), MIN_STEPS, MAX_STEPS))
+
+
+def build_mtu(case: IsolatedMTUCase, formulation: str, params=None):
+    """The formulation with `params` (default: the case's); Millard with the case's curves."""
+    params = case.parameters() if params is None else params
+    if formulation == "millard_equilibrium":
+        changes = case.setup.get("millard_curve_changes") or {}
+        return MillardEquilibriumMTU(params, MillardCurves.from_parameters(changes))
+    return make_mtu(params, formulation)
 
 
 def tiled_parameters(case: IsolatedMTUCase, n: int) -> mskdiff.MuscleParameters:
@@ -77,8 +93,9 @@ def time_batch(case, formulation: str, n: int, dtype: str, *, with_force: bool =
     n_steps = n_steps_for(n)
     repeats = 3 if n * n_steps * SUBSTEPS >= 4e6 else 5
     with jax.enable_x64(dtype == "float64"):
+        case = IsolatedMTUCase(case.setup_path)  # its drive's arrays in this precision
         params = tiled_parameters(case, n)
-        mtu = make_mtu(params, formulation)
+        mtu = build_mtu(case, formulation, params)
         _, length0, _ = case.drive(jnp.asarray(0.0))
         jitter = np.random.default_rng(seed).uniform(-LENGTH_JITTER, LENGTH_JITTER, n)
         length = length0 + jnp.asarray(jitter)
@@ -125,14 +142,15 @@ def time_batch(case, formulation: str, n: int, dtype: str, *, with_force: bool =
     return row
 
 
-def time_case(case, dtype: str, repeats: int = 20) -> dict:
-    """mskdiff on the reference case itself: 1 muscle, 1 s at 2 ms x 4 sub-steps.
+def time_case(case, formulation: str, dtype: str, repeats: int = 20) -> dict:
+    """mskdiff on a reference case itself: 1 muscle, 1 s at 2 ms x 4 sub-steps.
 
     Two programs: `simulate` (full trajectory: states and outputs at every 2 ms, finite check),
     and a bare `lax.scan` returning the final state only.
     """
     with jax.enable_x64(dtype == "float64"):
-        mtu = make_mtu(case.parameters(), "tendon_force")
+        case = IsolatedMTUCase(case.setup_path)  # its drive's arrays in this precision
+        mtu = build_mtu(case, formulation)
         _, length, velocity = case.drive(jnp.asarray(0.0))
         state = mtu.init_state(length, velocity, jnp.full((1,), case.initial_activation))
         n_steps = round(case.duration / DT)
@@ -147,7 +165,8 @@ def time_case(case, dtype: str, repeats: int = 20) -> dict:
                 return integrator.advance(mtu, state, lambda s: case.drive(t0 + s), DT), None
             return jax.lax.scan(step, state, times[:-1])[0]
 
-        result = {"dtype": dtype, "simulated_s": case.duration, "dt_s": DT, "n_steps": n_steps,
+        result = {"case": case.name, "formulation": formulation, "dtype": dtype,
+                  "simulated_s": case.duration, "dt_s": DT, "n_steps": n_steps,
                   "n_substeps": SUBSTEPS, "substeps": n_steps * SUBSTEPS}
         for label, fn in (("simulate", trajectory), ("scan_final_state", final_state)):
             start = time.perf_counter()
@@ -168,8 +187,41 @@ def time_case(case, dtype: str, repeats: int = 20) -> dict:
     return result
 
 
+#: The De Groote curves each Millard curve replaces (value and first derivative).
+DEGROOTE_CURVES = {
+    "active_force_length": (curves.active_force_length_multiplier,
+                            curves.active_force_length_multiplier_derivative),
+    "force_velocity": (curves.force_velocity_multiplier, curves.force_velocity_multiplier_derivative),
+    "fiber_force_length": (curves.passive_force_multiplier, curves.passive_force_multiplier_derivative),
+    "tendon_force_length": (curves.tendon_force_multiplier, curves.tendon_force_multiplier_derivative),
+}
+CURVE_DOMAINS = {"active_force_length": (0.4, 1.8), "force_velocity": (-1.0, 1.0),
+                 "fiber_force_length": (0.8, 1.7), "tendon_force_length": (0.99, 1.06)}
+
+
+def time_curves(dtype: str, n: int = 100_000, repeats: int = 20) -> list[dict]:
+    """ns per evaluation (value + first derivative) of each Millard curve and its De Groote twin."""
+    rows = []
+    with jax.enable_x64(dtype == "float64"):
+        millard = MillardCurves.rajagopal2016()
+        for name, (value, slope) in DEGROOTE_CURVES.items():
+            x = jnp.linspace(*CURVE_DOMAINS[name], n)
+            bezier = getattr(millard, name)
+            timings = {}
+            for family, fn in (("millard", lambda c, x: (c(x), c.derivative(x))),
+                               ("degroote", lambda c, x, v=value, d=slope: (v(x), d(x)))):
+                compiled = jax.jit(fn).lower(bezier, x).compile()
+                wall, _ = _timed(lambda c=compiled, b=bezier, x=x: c(b, x), repeats)
+                timings[family] = wall / n * 1e9
+            rows.append({"curve": name, "dtype": dtype, "n_points": n,
+                         "millard_ns_per_point": timings["millard"],
+                         "degroote_ns_per_point": timings["degroote"],
+                         "millard_over_degroote": timings["millard"] / timings["degroote"]})
+    return rows
+
+
 def opensim_model(case, osim):
-    """The reference README's one-muscle model: slider with a prescribed length, DGF muscle."""
+    """The reference README's one-muscle model: slider with a prescribed length, the case's muscle."""
     setup = case.setup
     if setup["mtu_length"]["type"] != "constant" or setup["excitation"]["type"] != "piecewise_linear":
         raise ValueError("the OpenSim baseline builds constant-length, piecewise-linear-excitation cases")
@@ -183,7 +235,9 @@ def opensim_model(case, osim):
     coordinate.setDefaultIsPrescribed(True)
     model.addBody(block)
     model.addJoint(joint)
-    muscle = osim.DeGrooteFregly2016Muscle()
+    if setup.get("millard_curve_changes"):
+        raise ValueError("the OpenSim baseline builds class-default Millard curves only")
+    muscle = getattr(osim, case.muscle_class)()
     muscle.setName("soleus_r")
     for key, value in {**setup["muscle_parameters"], **setup["properties_set"]}.items():
         getattr(muscle, f"set_{key}")(value)  # the generated property setters
@@ -245,6 +299,7 @@ def time_opensim(case, repeats: int = 5) -> dict | None:
             steps.add(manager.getStatesTable().getNumRows() - 1)
         model.realizeDynamics(state)
         force = osim.Muscle.safeDownCast(model.getForceSet().get("soleus_r")).getTendonForce(state)
+        result["case"] = case.name
         wall = statistics.median(walls)
         n_steps = max(steps)
         result[label] = {
@@ -288,12 +343,16 @@ def main() -> None:
                         help="also compute the tendon force after every step (what a plant needs)")
     parser.add_argument("--no-opensim", action="store_true", help="skip the OpenSim baseline")
     parser.add_argument("--case", default=str(DEFAULT_CASE), help="isolated-MTU set-up JSON")
+    parser.add_argument("--millard-case", default=str(MILLARD_CASE),
+                        help="the Millard equilibrium case (set-up JSON)")
     parser.add_argument("--out", help="JSON file (default benchmarks/results/mtu_<device>.json)")
     args = parser.parse_args()
     t_start = time.perf_counter()
     load_before = os.getloadavg()
 
     case = IsolatedMTUCase(args.case)
+    millard_case = IsolatedMTUCase(args.millard_case)
+    case_of = {f: millard_case if f == "millard_equilibrium" else case for f in FORMULATIONS}
     info = device_info()
     if info["gpu"]:
         print(f"device: {info['devices']} ({info['device_kind']})")
@@ -304,53 +363,54 @@ def main() -> None:
           f"equinox {info['versions']['equinox']}, opensim {info['versions']['opensim']}")
     max_batch = min(args.max_batch, 10_000) if args.quick else args.max_batch
     batches = [n for n in BATCHES if n <= max_batch]
-    print(f"case {case.name}; {SUBSTEPS} sub-steps per {DT * 1e3:g} ms step; batches {batches}\n")
+    print(f"cases {case.name} (Millard rows: {millard_case.name}); {SUBSTEPS} sub-steps per "
+          f"{DT * 1e3:g} ms step; batches {batches}\n")
 
     rows = []
     print_batch_table([])
     for dtype in DTYPES:
         for formulation in FORMULATIONS:
             for n in batches:
-                row = time_batch(case, formulation, n, dtype, with_force=args.with_force)
+                row = time_batch(case_of[formulation], formulation, n, dtype,
+                                 with_force=args.with_force)
                 rows.append(row)
                 _print_row(row)
 
-    print("\nmskdiff on the reference case (1 muscle, 1 s, 2 ms x 4 sub-steps, tendon_force):")
-    cases = {dtype: time_case(case, dtype) for dtype in DTYPES}
-    for dtype, c in cases.items():
-        for label in ("simulate", "scan_final_state"):
-            r = c[label]
-            print(f"  {dtype} {label:17s} compile {r['compile_s']:5.2f} s, run {r['wall_s'] * 1e3:7.3f} ms"
-                  f" = {r['realtime_factor']:7.0f}x real time")
-        print(f"  {dtype} tendon force vs OpenSim reference: RMS "
-              f"{c['tendon_force_rms_error_over_fmax']:.2e} Fmax, max "
-              f"{c['tendon_force_max_error_over_fmax']:.2e} Fmax")
+    print("\ncurve evaluation, value + first derivative (Millard Bézier solve vs De Groote):")
+    curve_rows = [row for dtype in DTYPES for row in time_curves(dtype)]
+    for r in curve_rows:
+        print(f"  {r['dtype']} {r['curve']:20s} Millard {r['millard_ns_per_point']:7.1f} ns, "
+              f"De Groote {r['degroote_ns_per_point']:6.1f} ns per point: "
+              f"{r['millard_over_degroote']:5.1f}x")
 
-    opensim = None if args.no_opensim else time_opensim(case)
-    ratios = {}
-    ours = cases["float64"]["simulate"]
-    if opensim:
-        print(f"\nOpenSim {opensim['version']}, Runge-Kutta-Merson, accuracy 1e-8, same case (1 s):")
-        for label in OPENSIM_RUNS:
-            o = opensim[label]
-            print(f"  {label:22s} {o['wall_s'] * 1e3:7.1f} ms, {o['integrator_steps']:5d} steps, "
-                  f"{o['steps_per_s']:9.3e} steps/s, {o['realtime_factor']:5.1f}x real time "
-                  f"(final force - reference: {o['final_tendon_force_minus_reference_N']:+.1e} N)")
-        print("\nratios, same simulated second (mskdiff float64 `simulate`, "
-              f"{ours['wall_s'] * 1e3:.3f} ms):")
-        for label in OPENSIM_RUNS:
-            o = opensim[label]
-            ratio = ours["wall_s"] / o["wall_s"]
-            ratios[f"wall_mskdiff_over_opensim_{label}"] = ratio
-            print(f"  wall time mskdiff / OpenSim {label:22s} = {ratio:.4f}  "
-                  f"(OpenSim {1 / ratio:.0f}x slower)")
+    ratios, cases, opensim = {}, {}, {}
+    for formulation, reference_case in (("tendon_force", case),
+                                        ("millard_equilibrium", millard_case)):
+        print(f"\nmskdiff on {reference_case.name} (1 muscle, 1 s, 2 ms x 4 sub-steps, {formulation}):")
+        cases[formulation] = {dtype: time_case(reference_case, formulation, dtype)
+                              for dtype in DTYPES}
+        for dtype, c in cases[formulation].items():
+            for label in ("simulate", "scan_final_state"):
+                r = c[label]
+                print(f"  {dtype} {label:17s} compile {r['compile_s']:5.2f} s, run "
+                      f"{r['wall_s'] * 1e3:7.3f} ms = {r['realtime_factor']:7.0f}x real time")
+            print(f"  {dtype} tendon force vs OpenSim reference: RMS "
+                  f"{c['tendon_force_rms_error_over_fmax']:.2e} Fmax, max "
+                  f"{c['tendon_force_max_error_over_fmax']:.2e} Fmax")
+        result = None if args.no_opensim else time_opensim(reference_case)
+        if result:
+            opensim[formulation] = result
+            ratios.update(_print_opensim(result, cases[formulation], formulation))
+    opensim = opensim or None
+    if opensim and "tendon_force" in opensim:
         largest = max(batches)
-        base = opensim["one_call"]["steps_per_s"]
+        base = opensim["tendon_force"]["one_call"]["steps_per_s"]
         print(f"\nthroughput at the largest batch ({largest:g} muscles) / OpenSim one_call "
-              f"({base:.3e} integrator steps/s, one muscle):")
+              f"({base:.3e} integrator steps/s, one muscle; Millard rows: OpenSim's Millard run):")
         for r in rows:
+            own = opensim.get(r["formulation"], opensim["tendon_force"])
             if r["n_muscles"] == largest:
-                ratio = r["substeps_per_s"] / base
+                ratio = r["substeps_per_s"] / own["one_call"]["steps_per_s"]
                 ratios[f"throughput_{r['formulation']}_{r['dtype']}_n{largest}_over_opensim_one_call"] = ratio
                 print(f"  {r['formulation']:13s} {r['dtype']}: {r['substeps_per_s']:.3e} "
                       f"muscle-substeps/s = {ratio:8.0f}x")
@@ -359,7 +419,7 @@ def main() -> None:
         ratios["headline_throughput_tendon_force_float64_over_opensim_one_call"] = (
             tf["substeps_per_s"] / base)
         ratios["headline_throughput_tendon_force_float64_over_opensim_every_1ms"] = (
-            tf["substeps_per_s"] / opensim["every_1ms"]["steps_per_s"])
+            tf["substeps_per_s"] / opensim["tendon_force"]["every_1ms"]["steps_per_s"])
 
     total_s = time.perf_counter() - t_start
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"mtu_{_slug(info['device_kind'])}.json")
@@ -368,7 +428,8 @@ def main() -> None:
                 "length_jitter_m": LENGTH_JITTER, "substep_budget": SUBSTEP_BUDGET,
                 "with_force": args.with_force, "quick": args.quick}
     out.write_text(json.dumps({
-        "device": info, "settings": settings, "batches": rows, "mskdiff_case": cases,
+        "device": info, "settings": settings, "batches": rows, "curves": curve_rows,
+        "mskdiff_case": cases,
         "opensim": opensim, "ratios": ratios, "total_wall_s": total_s,
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "peak_rss_mb": _peak_rss_mb(),
@@ -376,6 +437,25 @@ def main() -> None:
     print("\nsummary (muscle-substeps/s):")
     print_batch_table(rows)
     print(f"\ntotal {total_s:.0f} s, peak memory {_peak_rss_mb():.0f} MB; wrote {out}")
+
+
+def _print_opensim(opensim: dict, ours: dict, formulation: str) -> dict:
+    """Print OpenSim's runs of a case and mskdiff's wall-time ratios; return the ratios."""
+    print(f"OpenSim {opensim['version']}, Runge-Kutta-Merson, accuracy 1e-8, same case (1 s):")
+    for label in OPENSIM_RUNS:
+        o = opensim[label]
+        print(f"  {label:22s} {o['wall_s'] * 1e3:7.1f} ms, {o['integrator_steps']:5d} steps, "
+              f"{o['steps_per_s']:9.3e} steps/s, {o['realtime_factor']:5.1f}x real time "
+              f"(final force - reference: {o['final_tendon_force_minus_reference_N']:+.1e} N)")
+    wall = ours["float64"]["simulate"]["wall_s"]
+    print(f"ratios, same simulated second (mskdiff float64 `simulate`, {wall * 1e3:.3f} ms):")
+    ratios = {}
+    for label in OPENSIM_RUNS:
+        ratio = wall / opensim[label]["wall_s"]
+        ratios[f"wall_mskdiff_{formulation}_over_opensim_{label}"] = ratio
+        print(f"  wall time mskdiff / OpenSim {label:22s} = {ratio:.4f}  "
+              f"(OpenSim {1 / ratio:.0f}x slower)")
+    return ratios
 
 
 def _print_row(row: dict) -> None:

@@ -3,6 +3,10 @@
 import argparse
 import sys
 
+#: `mskdiff.muscle.FORMULATIONS`' names, here so that `--help` does not import JAX
+#: (tests/test_cli.py checks they agree).
+FORMULATION_NAMES = ("tendon_force", "acceleration", "rigid", "millard_equilibrium")
+
 
 def _mtu(args) -> int:
     from .jobs import run_mtu_job
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and activation, and a plot.")
     mtu.add_argument("--muscle", default="soleus_r", help="muscle name (default soleus_r)")
     mtu.add_argument("--formulation", default="tendon_force",
-                     choices=["tendon_force", "acceleration", "rigid"],
+                     choices=FORMULATION_NAMES,
                      help="MTU formulation (default tendon_force: De Groote explicit)")
     mtu.add_argument("--tendon", default="elastic", choices=["elastic", "file", "rigid"],
                      help="tendon compliance: elastic (default), as the .osim file says, or rigid")
@@ -109,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--envs", type=int, default=8, help="number of envs (default 8)")
     simulate.add_argument("--seconds", type=float, default=2.0, help="simulated time [s]")
     simulate.add_argument("--formulation", default="tendon_force",
-                          choices=["tendon_force", "acceleration", "rigid"])
+                          choices=FORMULATION_NAMES)
     simulate.add_argument("--tendon", default="file", choices=["file", "all_elastic", "all_rigid"],
                           help="tendon compliance (default: as Rajagopal's model, 46 elastic)")
     simulate.add_argument("--substeps", type=int, default=4, help="MTU sub-steps per 2 ms step")

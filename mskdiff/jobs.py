@@ -27,19 +27,20 @@ def step_excitation(low: float = 0.05, high: float = 1.0, on: float = 0.1, off: 
 
 def isometric_step(params: MuscleParameters, *, formulation: str = "tendon_force",
                    duration: float = 1.0, dt: float = 2e-3, integrator=None,
-                   low: float = 0.05, high: float = 1.0) -> Trajectory:
+                   low: float = 0.05, high: float = 1.0, **mtu_options) -> Trajectory:
     r"""Simulate isometric MTUs at $L_0 = l_s + l_{opt}\cos\alpha_0$ under a step excitation.
 
     Args:
         params: muscle parameters (any number of muscles, simulated together).
-        formulation: 'tendon_force', 'acceleration' or 'rigid'.
+        formulation: a name of `mskdiff.muscle.FORMULATIONS`.
         duration: simulated time [s].
         dt: output and integrator step [s].
         integrator: defaults to `SemiImplicitEuler(4)`.
         low: excitation before and after the step [-].
         high: excitation during the step (0.1-0.6 s) [-].
+        **mtu_options: passed to `make_mtu` (e.g. `curves` for 'millard_equilibrium').
     """
-    mtu = make_mtu(params, formulation)
+    mtu = make_mtu(params, formulation, **mtu_options)
     integrator = SemiImplicitEuler(4) if integrator is None else integrator
     length = params.tendon_slack_length + params.optimal_fiber_length * jnp.cos(
         params.pennation_angle_at_optimal)
@@ -105,6 +106,7 @@ def run_mtu_job(muscle: str = "soleus_r", *, formulation: str = "tendon_force",
     Returns the paths written (`csv`, `plot`).
     """
     from .models import rajagopal2016
+    from .muscle import MillardCurves
 
     modes = {"elastic": "all_elastic", "file": "file", "rigid": "all_rigid"}
     if tendon not in modes:
@@ -116,8 +118,10 @@ def run_mtu_job(muscle: str = "soleus_r", *, formulation: str = "tendon_force",
     out_dir.mkdir(parents=True, exist_ok=True)
     with jax.enable_x64(precision == "float64"):
         params = rajagopal2016([muscle], tendon_compliance=modes[tendon])
+        options = ({"curves": MillardCurves.rajagopal2016()}
+                   if formulation == "millard_equilibrium" else {})
         trajectory = isometric_step(params, formulation=formulation, duration=duration, dt=dt,
-                                    integrator=integrators[integrator]())
+                                    integrator=integrators[integrator](), **options)
         columns = trajectory_columns(trajectory)
     stem = f"mtu_{muscle}_{formulation}"
     paths = {"csv": out_dir / f"{stem}.csv", "plot": out_dir / f"{stem}.png"}

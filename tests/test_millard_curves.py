@@ -69,3 +69,38 @@ def test_integral_is_the_antiderivative():
     np.testing.assert_allclose(jax.vmap(jax.grad(curve.integral))(jnp.asarray(x)), curve(x),
                                rtol=1e-9, atol=1e-12)
     assert float(curve.integral(np.array([0.95]))[0]) == 0.0
+
+
+@pytest.mark.x64
+def test_a_curve_per_muscle_evaluates_each_muscle_with_its_own_curve():
+    """`jax.vmap` of a builder gives per-muscle curves; inputs carry the muscle axis last."""
+    strains = jnp.array([0.03, 0.049, 0.1])
+    batched = jax.vmap(millard_curves.tendon_force_length_curve)(strains)
+    assert batched.n_curves == 3 and CURVES["TendonForceLengthCurve"].n_curves is None
+    x = jnp.stack([jnp.linspace(0.99, 1.12, 40)] * 3, axis=1)  # (40, 3)
+    evaluate = jax.jit(lambda c, v: jnp.stack([c(v), c.derivative(v, 2), c.integral(v)]))
+    together = evaluate(batched, x)
+    for k, strain in enumerate(strains):
+        alone = evaluate(millard_curves.tendon_force_length_curve(strain), x[:, k])
+        np.testing.assert_allclose(together[:, :, k], alone, rtol=1e-13, atol=1e-13)
+    with pytest.raises(ValueError, match=r"last axis is the muscle axis, got shape \(3, 2\)"):
+        batched(jnp.ones((3, 2)))
+
+
+def test_opensims_optional_property_rules():
+    """Elastic curves: optional properties all or none; none gives OpenSim's in-use values."""
+    in_use = millard_curves.in_use_properties
+    assert in_use("TendonForceLengthCurve", {"strain_at_one_norm_force": 0.04}) == {
+        "strain_at_one_norm_force": 0.04, "stiffness_at_one_norm_force": 1.375 / 0.04,
+        "norm_force_at_toe_end": 2 / 3, "curviness": 0.5}
+    fiber = in_use("FiberForceLengthCurve", {"strain_at_zero_force": 0.1})
+    assert fiber["stiffness_at_one_norm_force"] == pytest.approx(2 / 0.6)
+    assert (fiber["stiffness_at_low_force"], fiber["curviness"]) == (0.2, 0.75)
+    given = {"stiffness_at_low_force": 0.3, "stiffness_at_one_norm_force": 4.0, "curviness": 0.5}
+    assert in_use("FiberForceLengthCurve", given) | given == in_use("FiberForceLengthCurve", given)
+    with pytest.raises(ValueError, match=r"all together or not at all.*missing \['curviness'\]"):
+        millard_curves.tendon_force_length_curve(0.05, 30.0, 0.6)
+    with pytest.raises(ValueError, match=r"unknown property \['slope'\]"):
+        in_use("ActiveForceLengthCurve", {"slope": 1.0})
+    with pytest.raises(ValueError, match="unknown Millard curve class 'Tendon'"):
+        in_use("Tendon", {})

@@ -99,3 +99,61 @@ def test_undamped_muscles_raise():
     params = eqx.tree_at(lambda p: p.fiber_damping, rajagopal2016(["soleus_r"]), jnp.zeros(1))
     with pytest.raises(ValueError, match=r"fiber_damping > 0.*soleus_r"):
         MillardEquilibriumMTU(params)
+
+
+@pytest.mark.x64
+def test_per_muscle_curves_equal_each_muscle_alone():
+    """Curves that differ between muscles: each muscle behaves as a one-muscle model with its
+    own curves (derivative and outputs at a common random state)."""
+    names = ["soleus_r", "vasint_r", "gasmed_r"]
+    params = rajagopal2016(names, tendon_compliance="all_elastic")
+    properties = {"TendonForceLengthCurve": {"strain_at_one_norm_force": np.array([0.04, 0.049, 0.07])},
+                  "ActiveForceLengthCurve": {"minimum_value": np.array([0.0, 0.05, 0.1])},
+                  "ForceVelocityCurve": {"max_eccentric_velocity_force_multiplier": 1.6}}
+    mtu = MillardEquilibriumMTU(params, MillardCurves.from_parameters(properties))
+    assert mtu.curves.n_muscles == 3
+    length = params.tendon_slack_length * 1.03 + params.optimal_fiber_length
+    state = MillardEquilibriumState(jnp.array([0.2, 0.6, 0.9]), params.optimal_fiber_length * 1.05)
+    velocity = jnp.array([0.1, -0.2, 0.05])
+    forces_and_rates = eqx.filter_jit(lambda mtu, state, length, velocity: jnp.stack([
+        mtu.outputs(state, length, velocity).tendon_force,
+        mtu.derivative(state, jnp.full_like(length, 0.5), length, velocity).fiber_length]))
+    together = forces_and_rates(mtu, state, length, velocity)
+    for k, name in enumerate(names):
+        own = {curve: {p: np.asarray(v)[k] if np.ndim(v) else v for p, v in values.items()}
+               for curve, values in properties.items()}
+        alone = MillardEquilibriumMTU(params.select([name]), MillardCurves.from_parameters(own))
+        pick = lambda tree, k=k: jax.tree.map(lambda x: x[k:k + 1], tree)
+        np.testing.assert_allclose(
+            forces_and_rates(alone.with_generic_names(), pick(state), length[k:k + 1],
+                             velocity[k:k + 1]), together[:, k:k + 1], rtol=1e-10)
+    with pytest.raises(ValueError, match="3 per-muscle curves for 2 muscles"):
+        MillardEquilibriumMTU(params.select(names[:2]), mtu.curves)
+    with pytest.raises(ValueError, match="scalars or arrays of one common length"):
+        MillardCurves.from_parameters({"TendonForceLengthCurve": {"strain_at_one_norm_force": [0.04, 0.05]},
+                                       "ActiveForceLengthCurve": {"minimum_value": [0.0, 0.1, 0.0]}})
+
+
+@pytest.mark.x64
+def test_fiber_step_is_stable_where_explicit_euler_is_not():
+    """A passively stretched fibre on a short tendon at low activation (fibre mode faster than
+    the 0.5 ms sub-step): the fibre step settles on the static equilibrium, not diverging."""
+    params = rajagopal2016(["soleus_r"], tendon_compliance="all_elastic")
+    params = eqx.tree_at(lambda p: p.tendon_slack_length, params, 0.3 * params.optimal_fiber_length)
+    mtu = MillardEquilibriumMTU(params)
+    length = params.tendon_slack_length * 1.01 + params.optimal_fiber_length * 1.5
+    zero, activation, h = jnp.zeros(1), jnp.full(1, 0.02), 5e-4
+    rest = mtu.init_state(length, zero, activation)
+    start = MillardEquilibriumState(activation, rest.fiber_length * 0.98)
+    velocity = lambda l: mtu.derivative(MillardEquilibriumState(activation, l), activation,
+                                        length, zero).fiber_length
+    _, slope = jax.jvp(velocity, (rest.fiber_length,), (jnp.ones(1),))
+    assert h * slope[0] < -2  # explicit Euler would diverge here
+
+    def step(state, _):
+        state = mtu.fiber_step(state, length, zero, h)
+        return state, state.fiber_length
+
+    _, lengths = jax.lax.scan(step, start, None, length=100)
+    assert np.all(np.isfinite(lengths))
+    np.testing.assert_allclose(lengths[-1], rest.fiber_length, rtol=1e-9)

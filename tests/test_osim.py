@@ -1,16 +1,19 @@
-"""`.osim` reading (`mskdiff.io.load_osim`) and the built-in Rajagopal 2016 table."""
+"""`.osim` reading (`load_osim`, `load_millard_curves`) and the built-in Rajagopal 2016 table."""
 
 import re
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mskdiff.io import load_osim, read_csv
+from mskdiff.io import load_millard_curve_properties, load_millard_curves, load_osim, read_csv
 from mskdiff.models import (
     RAJAGOPAL2016_MUSCLE_NAMES,
     rajagopal2016,
     rajagopal2016_default_mtu_lengths,
 )
+from mskdiff.muscle import MillardCurves, millard_curves
 from mskdiff.muscle.parameters import PARAMETER_FIELDS
 
 _RTOL = 1e-12
@@ -273,3 +276,79 @@ def test_bad_files_and_arguments(tmp_path):
         load_osim(path, "dgf")
     with pytest.raises(ValueError, match="unknown tendon compliance mode 'soft'"):
         load_osim(path, tendon_compliance="soft")
+
+
+# --- Millard curves ----------------------------------------------------------------------------
+
+#: Column prefixes of the curve properties in `rajagopal2016_muscles.csv`.
+CURVE_PREFIXES = {"ActiveForceLengthCurve": "afl_", "ForceVelocityCurve": "fv_",
+                  "FiberForceLengthCurve": "fpe_", "TendonForceLengthCurve": "tendon_"}
+
+
+@pytest.mark.x64
+def test_rajagopal_curve_properties_equal_opensims_values_in_use(rajagopal_osim, reference_dir):
+    """All 22 properties of the four curves of all 80 muscles equal OpenSim's getters (the
+    `*InUse` values for the optional ones, which the file leaves out); shared curves result."""
+    table = read_csv(reference_dir / "rajagopal2016_muscles.csv")
+    properties = load_millard_curve_properties(rajagopal_osim)
+    assert sum(len(values) for values in properties.values()) == 22
+    for curve, values in properties.items():
+        for prop, column in values.items():
+            np.testing.assert_array_equal(column, table[CURVE_PREFIXES[curve] + prop],
+                                          err_msg=f"{curve}/{prop}")
+    curves = load_millard_curves(rajagopal_osim)
+    assert curves.n_muscles is None
+    for ours, built_in in zip(jax.tree.leaves(curves), jax.tree.leaves(MillardCurves.rajagopal2016()),
+                              strict=True):
+        np.testing.assert_array_equal(ours, built_in)
+
+
+def millard(name: str, **curves: str) -> str:
+    """A Millard muscle whose curve objects hold the given XML."""
+    return muscle("Millard2012EquilibriumMuscle", name, **GEOMETRY, **curves)
+
+
+def xml(**properties) -> str:
+    return "".join(f"<{key}>{value}</{key}>" for key, value in properties.items())
+
+
+@pytest.mark.x64
+def test_curves_differ_per_muscle_with_defaults_and_optional_rules(tmp_path):
+    tendon_b = dict(strain_at_one_norm_force=0.06, stiffness_at_one_norm_force=30,
+                    norm_force_at_toe_end=0.5, curviness=0.7)
+    forces = (millard("a", TendonForceLengthCurve=xml(strain_at_one_norm_force=0.04),
+                      ActiveForceLengthCurve=xml(minimum_value=0.1)),
+              millard("b", TendonForceLengthCurve=xml(**tendon_b), ActiveForceLengthCurve=""),
+              millard("c"))
+    defaults = '<ActiveForceLengthCurve name="default"><minimum_value>0.05</minimum_value>' \
+               "</ActiveForceLengthCurve>"
+    path = write_model(tmp_path, *forces, defaults=defaults)
+    properties = load_millard_curve_properties(path)
+    tendon = properties["TendonForceLengthCurve"]
+    np.testing.assert_allclose(tendon["stiffness_at_one_norm_force"], [1.375 / 0.04, 30, 1.375 / 0.049])
+    np.testing.assert_allclose(tendon["norm_force_at_toe_end"], [2 / 3, 0.5, 2 / 3])
+    np.testing.assert_allclose(tendon["curviness"], [0.5, 0.7, 0.5])
+    # Own value; the curve class's <defaults> object; the class default (no curve object).
+    np.testing.assert_array_equal(properties["ActiveForceLengthCurve"]["minimum_value"],
+                                  [0.1, 0.05, 0.0])
+    curves = load_millard_curves(path, ["b", "a"])
+    assert curves.n_muscles == 2
+    x = jnp.array([1.03, 1.03])
+    expected = [millard_curves.tendon_force_length_curve(**tendon_b)(1.03),
+                millard_curves.tendon_force_length_curve(0.04)(1.03)]
+    np.testing.assert_allclose(curves.tendon_force_length(x), expected, rtol=1e-13)
+    assert curves.force_velocity.n_curves == 2  # all four per muscle once one property differs
+
+
+def test_bad_millard_curves(tmp_path):
+    partial = millard("partial", FiberForceLengthCurve=xml(stiffness_at_low_force=0.3))
+    path = write_model(tmp_path, partial)
+    with pytest.raises(ValueError, match=re.escape(path) + r".*'partial'.*all together or not at all"):
+        load_millard_curves(path)
+    path = write_model(tmp_path, millard("m", ForceVelocityCurve=xml(isometric_slope="steep")))
+    with pytest.raises(ValueError, match=r"'m'.*ForceVelocityCurve/isometric_slope.*'steep'"):
+        load_millard_curves(path)
+    path = write_model(tmp_path, millard("m"), DGF)
+    with pytest.raises(ValueError, match=r"without Millard 2012 curves: \{'dgf'"):
+        load_millard_curves(path)
+    assert load_millard_curves(path, ["m"]).n_muscles is None

@@ -11,7 +11,7 @@ import pytest
 
 from mskdiff.integrate import SemiImplicitEuler
 from mskdiff.models import TINY_LEG_MUSCLES, tiny_leg_mjmodel, tiny_leg_parameters
-from mskdiff.muscle import make_mtu
+from mskdiff.muscle import FORMULATIONS, MillardCurves, make_mtu
 from mskdiff.plant import (
     MJXPlant,
     NonFiniteStateError,
@@ -22,7 +22,12 @@ from mskdiff.plant import (
 
 
 def tiny_plant(formulation="tendon_force", **kwargs) -> MJXPlant:
-    return MJXPlant.from_mjmodel(tiny_leg_mjmodel(), make_mtu(tiny_leg_parameters(), formulation),
+    params, options = tiny_leg_parameters(), {}
+    if formulation == "millard_equilibrium":  # damped fibres, a tendon curve per muscle
+        params = eqx.tree_at(lambda p: p.fiber_damping, params, jnp.full(4, 0.1))
+        options["curves"] = MillardCurves.from_parameters(
+            {"TendonForceLengthCurve": {"strain_at_one_norm_force": [0.04, 0.049, 0.06, 0.049]}})
+    return MJXPlant.from_mjmodel(tiny_leg_mjmodel(), make_mtu(params, formulation, **options),
                                  **kwargs)
 
 
@@ -69,7 +74,7 @@ def test_input_shape_errors():
 
 
 @pytest.mark.x64
-@pytest.mark.parametrize("formulation", ["tendon_force", "acceleration", "rigid"])
+@pytest.mark.parametrize("formulation", list(FORMULATIONS))
 def test_actuation_is_moment_arms_times_tendon_force(formulation):
     """qfrc_actuator = -J^T F with J from MuJoCo C, F the plant's tendon forces."""
     plant = tiny_plant(formulation)

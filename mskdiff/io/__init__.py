@@ -1,6 +1,6 @@
 """Reading OpenSim models and reference data."""
 
-from .osim import load_osim
+from .osim import load_millard_curve_properties, load_millard_curves, load_osim
 from .osim_write import write_osim_parameters
 from .reference import (
     CaseDrive,
@@ -11,6 +11,7 @@ from .reference import (
     find_equilibrium_tables,
     find_isolated_mtu_cases,
     find_metabolics_cases,
+    millard_curves_from_table,
     parameters_from_table,
     read_csv,
     time_function,
@@ -24,7 +25,10 @@ __all__ = [
     "find_equilibrium_tables",
     "find_isolated_mtu_cases",
     "find_metabolics_cases",
+    "load_millard_curve_properties",
+    "load_millard_curves",
     "load_osim",
+    "millard_curves_from_table",
     "parameters_from_table",
     "read_csv",
     "TimeFunction",

@@ -25,10 +25,11 @@ What maps onto `MuscleParameters`:
   `FmaxMuscleStrain` -> `passive_fiber_strain_at_one_norm_force`, the time constants and
   `minimum_activation` under their names. Thelen has no fiber damping (0) and no width scale (1).
 
-Not read: curve shapes (Millard's `ActiveForceLengthCurve` and `ForceVelocityCurve`, the
-stiffness, curviness and `strain_at_zero_force` of its elastic curves; Thelen's
-`KshapeActive`, `KshapePassive`, `Af`, `Flen`, `fv_linear_extrap_threshold`), De Groote's
-`ignore_passive_fiber_force`, `activation_dynamics_smoothing` and
+Millard's curves themselves (every property of its four curve objects, with OpenSim's
+optional-property rules) are read by `load_millard_curves`, for `MillardEquilibriumMTU`.
+
+Not read: Thelen's curve shapes (`KshapeActive`, `KshapePassive`, `Af`, `Flen`,
+`fv_linear_extrap_threshold`), De Groote's `ignore_passive_fiber_force`, `activation_dynamics_smoothing` and
 `tendon_compliance_dynamics_mode`, `maximum_pennation_angle`, initial states
 (`default_activation`, `default_fiber_length`, `default_normalized_tendon_force`),
 `ignore_activation_dynamics`, control bounds and the muscle path (MTU lengths come from the
@@ -36,6 +37,7 @@ skeleton). Files in the pre-4.0 format (e.g. Millard's `MuscleFirstOrderActivati
 Thelen's `activation_minimum_value`) are read as if those properties were absent.
 """
 
+import inspect
 import math
 import os
 import warnings
@@ -43,6 +45,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from ..muscle import millard_curves
+from ..muscle.millard_equilibrium import MillardCurves
 from ..muscle.parameters import PARAMETER_FIELDS, MuscleParameters
 
 #: OpenSim 4.6 `Muscle` defaults, shared by every class.
@@ -140,6 +146,72 @@ def load_osim(path: str | os.PathLike, muscles: Sequence[str] | None = None, *,
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from error
     return params.with_tendon_compliance(tendon_compliance)
+
+
+def load_millard_curves(path: str | os.PathLike, muscles: Sequence[str] | None = None
+                        ) -> MillardCurves:
+    """The Millard 2012 curves of a model's `Millard2012EquilibriumMuscle`s, as OpenSim builds them.
+
+    Properties equal for every muscle are shared; the others give each muscle its own curve
+    (see `load_millard_curve_properties` for how each value is found).
+
+    Args:
+        path: the `.osim` file.
+        muscles: names, in this order; default: every muscle of a supported class.
+    """
+    return MillardCurves.from_parameters(load_millard_curve_properties(path, muscles))
+
+
+def load_millard_curve_properties(path: str | os.PathLike, muscles: Sequence[str] | None = None
+                                  ) -> dict[str, dict[str, np.ndarray]]:
+    """`{curve class: {property: values (n_muscles,)}}` in use by each Millard muscle of a model.
+
+    Each property is resolved as `load_osim` resolves parameters (the muscle's curve object,
+    the `<defaults>` object of the curve's class, OpenSim's class default); the optional
+    properties of the elastic curves follow OpenSim's all-or-none rule and derived defaults
+    (`millard_curves.in_use_properties`).
+
+    Raises:
+        ValueError: as `load_osim`; selected muscles of another class (their curves are not
+            Millard's); a non-numeric property; optional properties given in part.
+    """
+    if isinstance(muscles, str):
+        raise TypeError(f"`muscles` must be a sequence of names, got the string {muscles!r}")
+    path = Path(path)
+    model = _read_model(path)
+    found, unsupported = _find_muscles(model, path)
+    names = list(found) if muscles is None else list(muscles)
+    _check_selection(names, found, unsupported, path)
+    other = {n: found[n].tag for n in names if found[n].tag not in _MILLARD_CLASSES}
+    if other:
+        raise ValueError(f"{path}: muscles without Millard 2012 curves: {other}")
+    defaults = {element.tag: element for element in model.findall("defaults/*")}
+    rows = [_curve_values(found[name], defaults, path) for name in names]
+    return {curve: {prop: np.array([row[curve][prop] for row in rows], dtype=float)
+                    for prop in rows[0][curve]}
+            for curve in millard_curves.CURVE_BUILDERS}
+
+
+#: Muscle classes that carry Millard 2012 curve objects.
+_MILLARD_CLASSES = ("Millard2012EquilibriumMuscle",)
+
+
+def _curve_values(element: ET.Element, defaults: dict[str, ET.Element],
+                  path: Path) -> dict[str, dict[str, float]]:
+    """`{curve class: {property: value in use}}` of one muscle."""
+    muscle = element.get("name")
+    values = {}
+    for curve, build in millard_curves.CURVE_BUILDERS.items():
+        given = {}
+        for prop in inspect.signature(build).parameters:
+            text = _property_text(element, f"{curve}/{prop}", defaults)
+            if text:  # absent or empty: not given
+                given[prop] = _parse(text, muscle, f"{curve}/{prop}", path)
+        try:
+            values[curve] = millard_curves.in_use_properties(curve, given)
+        except ValueError as error:
+            raise ValueError(f"{path}: muscle {muscle!r}: {error}") from error
+    return values
 
 
 def _read_model(path: Path) -> ET.Element:

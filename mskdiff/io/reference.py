@@ -1,6 +1,7 @@
 """Reference cases exported from OpenSim: isolated-MTU set-ups (`*_setup.json`) and CSV tables."""
 
 import csv
+import inspect
 import json
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..muscle import millard_curves
 from ..muscle.metabolic import MetabolicInputs, MetabolicParameters
+from ..muscle.millard_equilibrium import MillardCurves
 from ..muscle.parameters import PARAMETER_FIELDS, MuscleParameters
 from .osim import CLASS_DEFAULTS as OSIM_CLASS_DEFAULTS
 
@@ -298,6 +301,34 @@ def parameters_from_table(path) -> MuscleParameters:
         if column in table:
             values[field] = table[column]
     return MuscleParameters.from_dict(values, names=list(table["name"]))
+
+
+#: Curve classes of a muscle table's column prefixes (`afl_min_norm_active_fiber_length`).
+CURVE_COLUMN_PREFIXES = {"afl_": "ActiveForceLengthCurve", "fv_": "ForceVelocityCurve",
+                         "fpe_": "FiberForceLengthCurve", "tendon_": "TendonForceLengthCurve"}
+
+
+def millard_curves_from_table(path, muscles=None) -> MillardCurves | None:
+    """Each muscle's Millard 2012 curves from a muscle table; None if it has no curve columns.
+
+    Columns `afl_*`, `fv_*`, `fpe_*` and `tendon_*` hold the four curves' OpenSim properties.
+
+    Args:
+        path: the table (one row per muscle).
+        muscles: names to select, in this order (default: every row).
+    """
+    table = read_csv(path)
+    names = list(table["name"])
+    rows = [names.index(m) for m in (names if muscles is None else muscles)]
+    properties: dict[str, dict[str, np.ndarray]] = {}
+    for column, values in table.items():
+        prefix = next((p for p in CURVE_COLUMN_PREFIXES if column.startswith(p)), None)
+        if prefix is None:
+            continue
+        curve, name = CURVE_COLUMN_PREFIXES[prefix], column.removeprefix(prefix)
+        if name in inspect.signature(millard_curves.CURVE_BUILDERS[curve]).parameters:
+            properties.setdefault(curve, {})[name] = values[rows]  # not e.g. tendon_slack_length
+    return MillardCurves.from_parameters(properties) if properties else None
 
 
 #: Columns an equilibrium table (`<prefix>_equilibrium.csv`, e.g. `walk_equilibrium.csv`) has.

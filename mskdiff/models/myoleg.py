@@ -26,8 +26,8 @@ import warnings
 import mujoco
 import numpy as np
 
-from ..io.osim import load_osim
-from ..muscle import make_mtu
+from ..io.osim import load_millard_curves, load_osim
+from ..muscle import MillardCurves, make_mtu
 from ..plant import MJXPlant
 from .rajagopal2016 import rajagopal2016
 
@@ -255,7 +255,8 @@ def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file"
 
     Args:
         formulation: 'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012
-            with De Groote curves) or 'rigid'.
+            with De Groote curves), 'rigid', or 'millard_equilibrium' (OpenSim's own muscle
+            model, with Rajagopal's Millard curves, or the curves of `osim`).
         tendon_compliance: 'file' (Rajagopal: 46 elastic, 34 rigid tendons), 'all_elastic'
             or 'all_rigid'.
         osim: an OpenSim model to read the 80 muscles' parameters from instead.
@@ -273,5 +274,9 @@ def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file"
         params = rajagopal2016(names, tendon_compliance=tendon_compliance)
     else:
         params = load_osim(osim, names, tendon_compliance=tendon_compliance)
-    return MJXPlant.from_mjmodel(mj_model, make_mtu(params, formulation),
+    options = {}
+    if formulation == "millard_equilibrium":
+        options["curves"] = (MillardCurves.rajagopal2016() if osim is None
+                             else load_millard_curves(osim, names))
+    return MJXPlant.from_mjmodel(mj_model, make_mtu(params, formulation, **options),
                                  mujoco_muscles=mujoco_muscles)

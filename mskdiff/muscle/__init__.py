@@ -27,14 +27,18 @@ FORMULATIONS = {
     "tendon_force": TendonForceMTU,
     "acceleration": AccelerationMTU.with_defaults,
     "rigid": RigidTendonMTU,
+    "millard_equilibrium": MillardEquilibriumMTU,
 }
 
 
 def make_mtu(params: MuscleParameters, formulation: str = "tendon_force", **kwargs) -> AbstractMTU:
     """Build an MTU model by formulation name.
 
-    'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012 with De Groote curves) or
-    'rigid'; `kwargs` go to the class (e.g. `activation_dynamics`, `fiber_mass`).
+    'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012 with De Groote curves),
+    'rigid', or 'millard_equilibrium' (OpenSim's `Millard2012EquilibriumMuscle`, Millard
+    curves; pass `curves=`, e.g. `MillardCurves.rajagopal2016()` or `load_millard_curves`,
+    else OpenSim's class-default curves); `kwargs` go to the class (e.g.
+    `activation_dynamics`, `fiber_mass`, `curves`).
     """
     if formulation not in FORMULATIONS:
         raise ValueError(f"unknown formulation {formulation!r}; choose from {list(FORMULATIONS)}")

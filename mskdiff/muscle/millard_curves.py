@@ -12,6 +12,7 @@ bisection and Newton steps, with an implicit-function derivative ($du/dx = 1 / x
 integral (from the domain's left end) is exact: the integrand $y(u)\,x'(u)$ is a polynomial.
 """
 
+import inspect
 import math
 
 import equinox as eqx
@@ -67,7 +68,9 @@ class SegmentedQuinticBezierCurve(eqx.Module):
     """A curve of `S` quintic Bézier segments, linear outside `[x_start, x_end]`.
 
     `x_points` and `y_points` are the control points `(6, S)`; the segment boundaries are
-    `x_points[0]` and `x_points[5]`.
+    `x_points[0]` and `x_points[5]`. A curve per muscle has a leading muscle axis on every
+    leaf (`(M, 6, S)` control points, `(M,)` slopes; build with `jax.vmap` of a builder) and
+    is evaluated at inputs whose last axis is the muscle axis.
     """
 
     x_points: Array
@@ -82,6 +85,31 @@ class SegmentedQuinticBezierCurve(eqx.Module):
         y_points = jnp.stack([y for _, y in corners], axis=1)
         return cls(x_points, y_points, jnp.asarray(start_slope, dtype=float),
                    jnp.asarray(end_slope, dtype=float))
+
+    @property
+    def n_curves(self) -> int | None:
+        """Number of muscles of a per-muscle curve; None for one shared curve."""
+        return self.x_points.shape[0] if self.x_points.ndim == 3 else None
+
+    @property
+    def x_start(self) -> Array:
+        """Left end of the Bézier domain (per muscle for a per-muscle curve)."""
+        return self.x_points[..., 0, 0]
+
+    @property
+    def x_end(self) -> Array:
+        """Right end of the Bézier domain."""
+        return self.x_points[..., 5, -1]
+
+    @property
+    def y_start(self) -> Array:
+        """Value at `x_start`."""
+        return self.y_points[..., 0, 0]
+
+    @property
+    def y_end(self) -> Array:
+        """Value at `x_end`."""
+        return self.y_points[..., 5, -1]
 
     @property
     def _x_coefficients(self) -> Array:
@@ -99,16 +127,14 @@ class SegmentedQuinticBezierCurve(eqx.Module):
 
     def _evaluate(self, x, order: int):
         """Value (order 0), first or second derivative at scalar `x`."""
-        x_start, x_end = self.x_points[0, 0], self.x_points[5, -1]
-        y_start, y_end = self.y_points[0, 0], self.y_points[5, -1]
         k = self._segment(x)
         cx, cy = self._x_coefficients[:, k], self._y_coefficients[:, k]
-        u = _solve_u(cx, _into(x, x_start, x_end))
+        u = _solve_u(cx, _into(x, self.x_start, self.x_end))
         dx, dy = _polyval(_derivative(cx), u), _polyval(_derivative(cy), u)
         if order == 0:
             inside = _polyval(cy, u)
-            below = y_start + self.start_slope * (x - x_start)
-            above = y_end + self.end_slope * (x - x_end)
+            below = self.y_start + self.start_slope * (x - self.x_start)
+            above = self.y_end + self.end_slope * (x - self.x_end)
         elif order == 1:
             inside, below, above = dy / dx, self.start_slope, self.end_slope
         else:
@@ -116,25 +142,34 @@ class SegmentedQuinticBezierCurve(eqx.Module):
             d2y = _polyval(_derivative(_derivative(cy)), u)
             inside = (d2y * dx - dy * d2x) / dx**3
             below = above = jnp.zeros_like(x)
-        return jnp.where(x < x_start, below, jnp.where(x > x_end, above, inside))
+        return jnp.where(x < self.x_start, below, jnp.where(x > self.x_end, above, inside))
 
     def __call__(self, x) -> Array:
-        """Curve value at `x` (any shape)."""
-        return _elementwise(lambda v: self._evaluate(v, 0), x)
+        """Curve value at `x` (any shape; last axis = muscles for a per-muscle curve)."""
+        return self._map(lambda curve, v: curve._evaluate(v, 0), x)
 
     def derivative(self, x, order: int = 1) -> Array:
         """First or second derivative dy/dx, d2y/dx2 at `x` (analytic in the Bézier parameter)."""
         if order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {order}")
-        return _elementwise(lambda v: self._evaluate(v, order), x)
+        return self._map(lambda curve, v: curve._evaluate(v, order), x)
 
     def integral(self, x) -> Array:
         """Integral of the curve from its domain's left end to `x` (exact)."""
-        return _elementwise(self._integral, x)
+        return self._map(lambda curve, v: curve._integral(v), x)
+
+    def _map(self, fn, x):
+        """`fn(curve, scalar)` over every element of `x`, each muscle with its own curve."""
+        x = jnp.asarray(x, dtype=float)
+        if self.n_curves is None:
+            return jax.vmap(lambda v: fn(self, v))(x.reshape(-1)).reshape(x.shape)
+        if x.ndim == 0 or x.shape[-1] != self.n_curves:
+            raise ValueError(f"a curve per muscle ({self.n_curves}) needs inputs whose last axis "
+                             f"is the muscle axis, got shape {x.shape}")
+        per_muscle = lambda curve, column: curve._map(fn, column)
+        return jax.vmap(per_muscle, in_axes=(0, -1), out_axes=-1)(self, x)
 
     def _integral(self, x):
-        x_start, x_end = self.x_points[0, 0], self.x_points[5, -1]
-        y_start, y_end = self.y_points[0, 0], self.y_points[5, -1]
         cx, cy = self._x_coefficients, self._y_coefficients
         integrand = jax.vmap(jnp.convolve, in_axes=(1, 1), out_axes=1)(
             cy, _derivative(cx))  # y(u) x'(u), degree 9 per segment
@@ -144,22 +179,17 @@ class SegmentedQuinticBezierCurve(eqx.Module):
         full = _polyval(antiderivative, jnp.ones(()))  # (S,)
         before = jnp.concatenate([jnp.zeros(1), jnp.cumsum(full)])
         k = self._segment(x)
-        u = _solve_u(cx[:, k], _into(x, x_start, x_end))
+        u = _solve_u(cx[:, k], _into(x, self.x_start, self.x_end))
         inside = before[k] + _polyval(antiderivative[:, k], u)
-        below = (x - x_start) * (y_start + 0.5 * self.start_slope * (x - x_start))
-        above = before[-1] + (x - x_end) * (y_end + 0.5 * self.end_slope * (x - x_end))
-        return jnp.where(x < x_start, below, jnp.where(x > x_end, above, inside))
+        below = (x - self.x_start) * (self.y_start + 0.5 * self.start_slope * (x - self.x_start))
+        above = before[-1] + (x - self.x_end) * (self.y_end + 0.5 * self.end_slope
+                                                 * (x - self.x_end))
+        return jnp.where(x < self.x_start, below, jnp.where(x > self.x_end, above, inside))
 
 
 def _into(x, low, high):
     """`x` limited to [low, high], with derivative 1 at the bounds (`jnp.clip` halves it there)."""
     return jnp.where(x < low, low, jnp.where(x > high, high, x))
-
-
-def _elementwise(fn, x):
-    """`fn` of a scalar, mapped over every element of `x`."""
-    x = jnp.asarray(x, dtype=float)
-    return jax.vmap(fn)(x.reshape(-1)).reshape(x.shape)
 
 
 @jax.custom_jvp
@@ -249,13 +279,20 @@ def force_velocity_curve(concentric_slope_at_vmax=0.0, concentric_slope_near_vma
 
 
 def fiber_force_length_curve(strain_at_zero_force=0.0, strain_at_one_norm_force=0.7,
-                             stiffness_at_low_force=0.2, stiffness_at_one_norm_force=2.0 / 0.7,
-                             curviness=0.75) -> SegmentedQuinticBezierCurve:
-    """OpenSim's `FiberForceLengthCurve` (passive fibre force over normalised fibre length)."""
+                             stiffness_at_low_force=None, stiffness_at_one_norm_force=None,
+                             curviness=None) -> SegmentedQuinticBezierCurve:
+    """OpenSim's `FiberForceLengthCurve` (passive fibre force over normalised fibre length).
+
+    The last three properties are optional, all or none (`in_use_properties`).
+    """
+    p = in_use_properties("FiberForceLengthCurve", dict(
+        strain_at_zero_force=strain_at_zero_force, strain_at_one_norm_force=strain_at_one_norm_force,
+        stiffness_at_low_force=stiffness_at_low_force,
+        stiffness_at_one_norm_force=stiffness_at_one_norm_force, curviness=curviness))
     f = lambda v: jnp.asarray(v, dtype=float)
-    k_low, k_iso, c = f(stiffness_at_low_force), f(stiffness_at_one_norm_force), scale_curviness(
-        f(curviness))
-    x_zero, x_iso = 1 + f(strain_at_zero_force), 1 + f(strain_at_one_norm_force)
+    k_low, k_iso = f(p["stiffness_at_low_force"]), f(p["stiffness_at_one_norm_force"])
+    c = scale_curviness(f(p["curviness"]))
+    x_zero, x_iso = 1 + f(p["strain_at_zero_force"]), 1 + f(p["strain_at_one_norm_force"])
     delta = jnp.minimum(0.1 / k_iso, 0.1 * (x_iso - x_zero))
     x_low = x_zero + delta
     y_low = k_low * (x_low - (x_zero + 0.5 * delta))
@@ -265,14 +302,21 @@ def fiber_force_length_curve(strain_at_zero_force=0.0, strain_at_one_norm_force=
     return SegmentedQuinticBezierCurve.from_corners(corners, 0.0, k_iso)
 
 
-def tendon_force_length_curve(strain_at_one_norm_force=0.049, stiffness_at_one_norm_force=1.375 / 0.049,
-                              norm_force_at_toe_end=2.0 / 3.0, curviness=0.5
+def tendon_force_length_curve(strain_at_one_norm_force=0.049, stiffness_at_one_norm_force=None,
+                              norm_force_at_toe_end=None, curviness=None
                               ) -> SegmentedQuinticBezierCurve:
-    """OpenSim's `TendonForceLengthCurve` (normalised tendon force over normalised length)."""
+    """OpenSim's `TendonForceLengthCurve` (normalised tendon force over normalised length).
+
+    The last three properties are optional, all or none (`in_use_properties`).
+    """
+    p = in_use_properties("TendonForceLengthCurve", dict(
+        strain_at_one_norm_force=strain_at_one_norm_force,
+        stiffness_at_one_norm_force=stiffness_at_one_norm_force,
+        norm_force_at_toe_end=norm_force_at_toe_end, curviness=curviness))
     f = lambda v: jnp.asarray(v, dtype=float)
-    k_iso, y_toe, c = f(stiffness_at_one_norm_force), f(norm_force_at_toe_end), scale_curviness(
-        f(curviness))
-    x_iso = 1 + f(strain_at_one_norm_force)
+    k_iso, y_toe = f(p["stiffness_at_one_norm_force"]), f(p["norm_force_at_toe_end"])
+    c = scale_curviness(f(p["curviness"]))
+    x_iso = 1 + f(p["strain_at_one_norm_force"])
     x_toe = (y_toe - 1) / k_iso + x_iso
     x_foot = 1 + (x_toe - 1) / 10
     y_toe_mid = 0.5 * y_toe
@@ -284,3 +328,61 @@ def tendon_force_length_curve(strain_at_one_norm_force=0.049, stiffness_at_one_n
     corners = [corner_control_points(f(1.0), zero, zero, x_toe_ctrl, y_toe_ctrl, slope_toe_mid, c),
                corner_control_points(x_toe_ctrl, y_toe_ctrl, slope_toe_mid, x_toe, y_toe, k_iso, c)]
     return SegmentedQuinticBezierCurve.from_corners(corners, 0.0, k_iso)
+
+
+#: The curve builders by OpenSim class name.
+CURVE_BUILDERS = {
+    "ActiveForceLengthCurve": active_force_length_curve,
+    "ForceVelocityCurve": force_velocity_curve,
+    "FiberForceLengthCurve": fiber_force_length_curve,
+    "TendonForceLengthCurve": tendon_force_length_curve,
+}
+
+
+def _fiber_optional_defaults(strain_at_zero_force, strain_at_one_norm_force, **_):
+    return dict(stiffness_at_low_force=0.2,
+                stiffness_at_one_norm_force=2.0 / (strain_at_one_norm_force - strain_at_zero_force),
+                curviness=0.75)
+
+
+def _tendon_optional_defaults(strain_at_one_norm_force, **_):
+    return dict(stiffness_at_one_norm_force=1.375 / strain_at_one_norm_force,
+                norm_force_at_toe_end=2.0 / 3.0, curviness=0.5)
+
+
+#: OpenSim 4.6's values of the optional properties when none is given ("in use" values).
+_OPTIONAL_DEFAULTS = {"FiberForceLengthCurve": _fiber_optional_defaults,
+                      "TendonForceLengthCurve": _tendon_optional_defaults}
+
+
+def in_use_properties(curve_class: str, given: dict) -> dict:
+    """Every property of an OpenSim curve as OpenSim 4.6 uses it.
+
+    Given values (None = absent) win; absent ones take the class default. The optional
+    properties of the elastic curves (fibre: `stiffness_at_low_force`,
+    `stiffness_at_one_norm_force`, `curviness`; tendon: `stiffness_at_one_norm_force`,
+    `norm_force_at_toe_end`, `curviness`) must be given all together or not at all; when
+    absent they are derived (fibre: 0.2, 2 / (strain at one - strain at zero), 0.75; tendon:
+    1.375 / strain, 2/3, 0.5).
+
+    Raises:
+        ValueError: unknown curve class or property; optional properties given in part.
+    """
+    if curve_class not in CURVE_BUILDERS:
+        raise ValueError(f"unknown Millard curve class {curve_class!r}; "
+                         f"choose from {list(CURVE_BUILDERS)}")
+    parameters = inspect.signature(CURVE_BUILDERS[curve_class]).parameters
+    unknown = sorted(set(given) - set(parameters))
+    if unknown:
+        raise ValueError(f"{curve_class}: unknown propert{'ies' if len(unknown) > 1 else 'y'} "
+                         f"{unknown}; valid: {list(parameters)}")
+    values = {name: parameters[name].default if given.get(name) is None else given[name]
+              for name in parameters}
+    optional = [name for name in parameters if parameters[name].default is None]
+    absent = [name for name in optional if values[name] is None]
+    if absent and len(absent) < len(optional):
+        raise ValueError(f"{curve_class}: the optional properties {optional} must be given all "
+                         f"together or not at all (OpenSim's rule); missing {absent}")
+    if absent:
+        values.update(_OPTIONAL_DEFAULTS[curve_class](**values))
+    return values

@@ -13,10 +13,13 @@ minimum-activation clamp; the forces use the clamped activation). A fibre at its
 that would shorten further is held there (OpenSim's clamp).
 """
 
+from collections.abc import Mapping
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from .._checks import is_concrete
 from . import millard_curves
@@ -31,7 +34,10 @@ _ROOT_ITERATIONS = 40
 
 
 class MillardCurves(eqx.Module):
-    """The four Millard 2012 curves (shared by all muscles of a model)."""
+    """The four Millard 2012 curves: one set shared by all muscles, or one per muscle.
+
+    Per-muscle curves carry a leading muscle axis on every leaf (`n_muscles` is then set).
+    """
 
     active_force_length: SegmentedQuinticBezierCurve
     force_velocity: SegmentedQuinticBezierCurve
@@ -39,19 +45,45 @@ class MillardCurves(eqx.Module):
     tendon_force_length: SegmentedQuinticBezierCurve
 
     @classmethod
-    def from_parameters(cls, parameters: dict[str, dict[str, float]] | None = None
+    def from_parameters(cls, parameters: Mapping[str, Mapping[str, ArrayLike]] | None = None
                         ) -> "MillardCurves":
         """From OpenSim curve properties per curve class.
 
         E.g. `{"ActiveForceLengthCurve": {"minimum_value": 0.1}}`; absent classes or
-        properties take OpenSim's defaults.
+        properties take OpenSim's defaults (`millard_curves.in_use_properties`). Values of
+        shape `(n_muscles,)` give a curve per muscle (scalars are then shared), unless every
+        such array is uniform: then one shared set is built.
+
+        Raises:
+            ValueError: unknown curve class or property, optional properties given in part,
+                values that are not scalars or of one common length.
         """
-        parameters = parameters or {}
-        return cls(*(build(**parameters.get(name, {})) for name, build in (
-            ("ActiveForceLengthCurve", millard_curves.active_force_length_curve),
-            ("ForceVelocityCurve", millard_curves.force_velocity_curve),
-            ("FiberForceLengthCurve", millard_curves.fiber_force_length_curve),
-            ("TendonForceLengthCurve", millard_curves.tendon_force_length_curve))))
+        parameters = {curve: dict(values) for curve, values in (parameters or {}).items()}
+        for curve, values in parameters.items():
+            millard_curves.in_use_properties(curve, {k: None for k in values})  # names only
+        arrays = {curve: {k: np.asarray(v, dtype=float) for k, v in values.items()}
+                  for curve, values in parameters.items()}
+        lengths = {v.shape for values in arrays.values() for v in values.values() if v.ndim}
+        if any(len(shape) != 1 for shape in lengths) or len(lengths) > 1:
+            raise ValueError(f"curve properties must be scalars or arrays of one common length "
+                             f"(n_muscles,), got shapes {sorted(lengths)}")
+        builders = millard_curves.CURVE_BUILDERS
+        if all(np.all(v == v.flat[0]) for values in arrays.values() for v in values.values()):
+            arrays = {curve: {k: v.flat[0] for k, v in values.items()}
+                      for curve, values in arrays.items()}
+            lengths = set()
+        if not lengths:
+            return cls(*(builders[curve](**arrays.get(curve, {})) for curve in builders))
+        (n,), = lengths
+        per_muscle = {curve: {k: np.broadcast_to(v, (n,)) for k, v in arrays.get(curve, {}).items()}
+                      for curve in builders}
+        return cls(*(jax.vmap(lambda values, build=builders[curve]: build(**values),
+                              axis_size=n)(per_muscle[curve]) for curve in builders))
+
+    @property
+    def n_muscles(self) -> int | None:
+        """Number of muscles of per-muscle curves; None when one set is shared."""
+        return self.active_force_length.n_curves
 
     @classmethod
     def rajagopal2016(cls) -> "MillardCurves":
@@ -87,6 +119,9 @@ class MillardEquilibriumMTU(AbstractMTU):
     activation_dynamics: AbstractActivationDynamics = FirstOrderActivation()
 
     def __check_init__(self):
+        n_curves = self.curves.n_muscles
+        if n_curves is not None and n_curves != self.params.n_muscles:
+            raise ValueError(f"{n_curves} per-muscle curves for {self.params.n_muscles} muscles")
         damping = self.params.fiber_damping
         if is_concrete(damping) and not np.all(np.asarray(damping) > 0):
             bad = [n for n, d in zip(self.params.names, np.asarray(damping), strict=True)
@@ -97,7 +132,7 @@ class MillardEquilibriumMTU(AbstractMTU):
     def min_fiber_length(self) -> MuscleArray:
         """Shortest fibre [m]: the active curve's lower end, or where pennation reaches its maximum."""
         p = self.params
-        lowest_active = self.curves.active_force_length.x_points[0, 0]
+        lowest_active = self.curves.active_force_length.x_start
         return jnp.maximum(lowest_active * p.optimal_fiber_length,
                            p.fiber_width / jnp.sin(MAX_PENNATION_ANGLE))
 
@@ -122,7 +157,7 @@ class MillardEquilibriumMTU(AbstractMTU):
         beta = self.params.fiber_damping
         residual = lambda v: ((active * self.curves.force_velocity(v) + passive + beta * v)
                               * cos_pennation - norm_tendon_force)
-        max_fv = self.curves.force_velocity.y_points[5, -1]
+        max_fv = self.curves.force_velocity.y_end
         low = -(active * max_fv + passive + norm_tendon_force / cos_pennation) / beta - 1.0
         high = norm_tendon_force / (cos_pennation * beta) + 1.0
         v = _root(residual, low, high)
@@ -174,6 +209,26 @@ class MillardEquilibriumMTU(AbstractMTU):
         activation_rate = self.activation_dynamics.derivative(p, excitation, state.activation)
         norm_velocity, *_ = self._fiber_kinematics(state, mtu_length, mtu_velocity)
         return MillardEquilibriumState(activation_rate, norm_velocity * p.max_fiber_velocity)
+
+    def fiber_step(self, state, mtu_length, mtu_velocity, dt):
+        r"""Explicit Euler on the fibre length, limited where the fibre mode is faster than `dt`.
+
+        $l \leftarrow l + h f / \max(1, -h J)$, $f$ the fibre velocity and $J = \partial f /
+        \partial l$: explicit Euler while $hJ \ge -1$; beyond, the Newton step $-f/J$ onto the
+        quasi-static fibre length, which the fast mode (time constant below $h$; ~0.1 ms for
+        short damped fibres on stiff tendons) reaches within the step anyway. Stable for any
+        $h$; activation held. The fibre stays at or above its minimum length.
+        """
+        p = self.params
+
+        def velocity(fiber_length):
+            trial = MillardEquilibriumState(state.activation, fiber_length)
+            return self._fiber_kinematics(trial, mtu_length, mtu_velocity)[0] * p.max_fiber_velocity
+
+        rate, slope = jax.jvp(velocity, (state.fiber_length,), (jnp.ones_like(state.fiber_length),))
+        step = dt * rate / jnp.maximum(1.0, -dt * slope)
+        fiber_length = jnp.maximum(state.fiber_length + step, self.min_fiber_length())
+        return MillardEquilibriumState(state.activation, fiber_length)
 
     def _fiber_kinematics(self, state, mtu_length, mtu_velocity):
         """Normalised fibre velocity, fibre length [m] and the balance terms there.

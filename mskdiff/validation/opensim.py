@@ -9,7 +9,6 @@ fails, so an all-skipped directory never passes.
 
 import dataclasses
 import functools
-import inspect
 import json
 import math
 import re
@@ -28,6 +27,7 @@ from ..io.reference import (
     EquilibriumTable,
     IsolatedMTUCase,
     MetabolicsCase,
+    millard_curves_from_table,
     parameters_from_table,
     read_csv,
 )
@@ -197,12 +197,7 @@ def _equilibrium_residual(path):
 
 #: OpenSim's Millard 2012 curve classes and mskdiff's builders (keyword names are the curves'
 #: OpenSim property names).
-MILLARD_CURVES = {
-    "ActiveForceLengthCurve": millard_curves.active_force_length_curve,
-    "ForceVelocityCurve": millard_curves.force_velocity_curve,
-    "FiberForceLengthCurve": millard_curves.fiber_force_length_curve,
-    "TendonForceLengthCurve": millard_curves.tendon_force_length_curve,
-}
+MILLARD_CURVES = millard_curves.CURVE_BUILDERS
 
 
 def _millard_curve_parameters(path: Path) -> dict[tuple[str, str], dict[str, float]]:
@@ -427,37 +422,15 @@ def _isolated_mtu(path: Path) -> list[Check]:
 
 # --- walking equilibrium and parameter tables -----------------------------------------------
 
-#: Curve classes of the parameter tables' column prefixes (`afl_min_norm_active_fiber_length`).
-_CURVE_COLUMN_PREFIXES = {"afl_": "ActiveForceLengthCurve", "fv_": "ForceVelocityCurve",
-                          "fpe_": "FiberForceLengthCurve", "tendon_": "TendonForceLengthCurve"}
-
-
-def _table_millard_curves(table: dict[str, np.ndarray]) -> MillardCurves | None:
-    """The Millard curves of a parameter table whose muscles all share them, else None."""
-    parameters: dict[str, dict[str, float]] = {}
-    for column, values in table.items():
-        prefix = next((p for p in _CURVE_COLUMN_PREFIXES if column.startswith(p)), None)
-        if prefix is None:
-            continue
-        curve, name = _CURVE_COLUMN_PREFIXES[prefix], column.removeprefix(prefix)
-        if name not in inspect.signature(MILLARD_CURVES[curve]).parameters:
-            continue  # e.g. tendon_slack_length
-        if not np.all(values == values[0]):
-            return None
-        parameters.setdefault(curve, {})[name] = float(values[0])
-    return MillardCurves.from_parameters(parameters) if parameters else None
-
-
 def _equilibrium_table(path: Path) -> list[Check]:
     """Static equilibria of every muscle (OpenSim's `equilibrateMuscles`, speeds 0).
 
-    With Millard curves in the parameter table (shared by all muscles), the Millard
+    With Millard curves in the parameter table (per muscle or shared), the Millard
     equilibrium muscle is checked at 1e-6 relative; otherwise De Groote's, cross-model.
     """
     table = EquilibriumTable(path)
-    parameter_table = read_csv(table.parameter_table())
     params = parameters_from_table(table.parameter_table()).select(table.muscles)
-    curves = _table_millard_curves(parameter_table)
+    curves = millard_curves_from_table(table.parameter_table(), table.muscles)
     length = jnp.asarray(table.column("mtu_length"))
     activation = jnp.asarray(table.column("activation"))
 
