@@ -155,12 +155,11 @@ class MillardEquilibriumMTU(AbstractMTU):
         """Root of the damped force balance [optimal fibre lengths * v_max]; 0 when clamped."""
         cos_pennation, _, norm_tendon_force, active, passive = terms
         beta = self.params.fiber_damping
-        residual = lambda v: ((active * self.curves.force_velocity(v) + passive + beta * v)
-                              * cos_pennation - norm_tendon_force)
         max_fv = self.curves.force_velocity.y_end
         low = -(active * max_fv + passive + norm_tendon_force / cos_pennation) / beta - 1.0
         high = norm_tendon_force / (cos_pennation * beta) + 1.0
-        v = _root(residual, low, high)
+        v = _root(_velocity_residual, (self.curves.force_velocity, beta, terms), low, high,
+                  start=jnp.zeros_like(low))
         clamped = (fiber_length <= self.min_fiber_length()) & (v < 0)
         return jnp.where(clamped, 0.0, v)
 
@@ -191,17 +190,12 @@ class MillardEquilibriumMTU(AbstractMTU):
         lies between the shortest fibre and a slack tendon.
         """
         p = self.params
-
-        def residual(fiber_length):
-            cos_pennation, _, norm_tendon_force, active, passive = self._balance_terms(
-                activation, fiber_length, mtu_length)
-            return (active + passive) * cos_pennation - norm_tendon_force
-
         low = self.min_fiber_length()
         along_slack = jnp.maximum(mtu_length - p.tendon_slack_length,
                                   jnp.sqrt(low**2 - p.fiber_width**2))
         high = jnp.sqrt(along_slack**2 + p.fiber_width**2)
-        return _root(residual, low, high)
+        return _root(_static_residual, (self, activation, mtu_length), low, high,
+                     start=0.5 * (low + high))
 
     def derivative(self, state, excitation, mtu_length, mtu_velocity) -> MillardEquilibriumState:
         """Activation rate [1/s] and fibre lengthening velocity [m/s]."""
@@ -278,31 +272,52 @@ class MillardEquilibriumMTU(AbstractMTU):
         )
 
 
-def _root(residual, low, high):
-    """Root of an elementwise `residual` with `residual(low) < 0 < residual(high)`.
+def _velocity_residual(v, args):
+    """Damped force balance along the tendon at normalised fibre velocity `v` (normalised force)."""
+    force_velocity, beta, (cos_pennation, _, norm_tendon_force, active, passive) = args
+    return (active * force_velocity(v) + passive + beta * v) * cos_pennation - norm_tendon_force
 
-    Newton steps, replaced by bisection when they leave the shrinking sign bracket or do not
-    halve the previous step (as in Numerical Recipes' `rtsafe`), in a fixed number of
-    iterations; then one differentiable Newton step from the (gradient-stopped)
-    root, which gives the implicit-function first derivatives without unrolling the loop.
+
+def _static_residual(fiber_length, args):
+    """Fibre force along the tendon at zero velocity minus the tendon force (normalised)."""
+    mtu, activation, mtu_length = args
+    cos_pennation, _, norm_tendon_force, active, passive = mtu._balance_terms(
+        activation, fiber_length, mtu_length)
+    return (active + passive) * cos_pennation - norm_tendon_force
+
+
+def _root(residual, args, low, high, *, start):
+    """Root of an elementwise `residual(x, args)` with `residual(low) < 0 < residual(high)`.
+
+    Newton steps from `start`, replaced by bisection when they leave the shrinking sign
+    bracket or do not halve the previous step (as in Numerical Recipes' `rtsafe`), until every
+    step is below sqrt(eps) (1 + |x|) (at most `_ROOT_ITERATIONS`); the loop sees
+    gradient-stopped inputs. Then one differentiable Newton step from that root gives the
+    implicit-function derivatives without differentiating the loop.
     """
+    frozen = jax.lax.stop_gradient(args)
+    low, high, start = jax.lax.stop_gradient((low, high, start))
+    tolerance = np.sqrt(np.finfo(jnp.result_type(low)).eps)
 
-    def iteration(_, carry):
-        v, low, high, last_step = carry
-        r, slope = jax.jvp(residual, (v,), (jnp.ones_like(v),))
-        low, high = jnp.where(r < 0, v, low), jnp.where(r < 0, high, v)
+    def iteration(carry):
+        k, x, low, high, last_step = carry
+        r, slope = jax.jvp(lambda y: residual(y, frozen), (x,), (jnp.ones_like(x),))
+        low, high = jnp.where(r < 0, x, low), jnp.where(r < 0, high, x)
         step = r / jnp.where(slope > 0, slope, 1.0)
-        newton = v - step
+        newton = x - step
         # Newton only while it stays in the bracket and at least halves its step (rtsafe).
         use_newton = ((newton > low) & (newton < high) & (slope > 0)
                       & (jnp.abs(step) < 0.5 * jnp.abs(last_step)))
         bisection = 0.5 * (low + high)
-        return (jnp.where(use_newton, newton, bisection), low, high,
+        return (k + 1, jnp.where(use_newton, newton, bisection), low, high,
                 jnp.where(use_newton, step, 0.5 * (high - low)))
 
-    low, high = jax.lax.stop_gradient((low, high))
-    start = (0.5 * (low + high), low, high, high - low)
-    root = jax.lax.stop_gradient(
-        jax.lax.fori_loop(0, _ROOT_ITERATIONS, iteration, start)[0])
-    value, slope = jax.jvp(residual, (root,), (jnp.ones_like(root),))
+    def unconverged(carry):
+        k, x, _, _, last_step = carry
+        return (k < _ROOT_ITERATIONS) & jnp.any(jnp.abs(last_step) > tolerance * (1 + jnp.abs(x)))
+
+    start = jnp.clip(start, low, high)
+    carry = (0, start, low, high, high - low)
+    root = jax.lax.while_loop(unconverged, iteration, carry)[1]
+    value, slope = jax.jvp(lambda y: residual(y, args), (root,), (jnp.ones_like(root),))
     return root - value / slope
