@@ -1,6 +1,7 @@
 """myoLeg as the default plant: the locomotion scene, parameter matching, a batched robustness
 run, and the main job (`mskdiff simulate`), which runs the same compiled chunks."""
 
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 import mujoco
@@ -18,7 +19,7 @@ from mskdiff.models import (
     random_standing_qpos,
     standing_qpos,
 )
-from mskdiff.muscle import make_mtu
+from mskdiff.muscle import MillardCurves, MillardEquilibriumMTU, make_mtu
 from mskdiff.plant import MJXPlant, rollout
 
 
@@ -63,6 +64,19 @@ def test_unmatched_muscles_are_listed(mj_model):
     params = rajagopal2016(RAJAGOPAL2016_MUSCLE_NAMES[:78])
     with pytest.raises(ValueError, match=r"no parameters for \['vaslat_l', 'vasmed_l'\]"):
         MJXPlant.from_mjmodel(mj_model, make_mtu(params))
+
+
+@pytest.mark.x64
+def test_millard_equilibrium_plant_uses_rajagopals_curves(rajagopal_osim):
+    """OpenSim's muscle model in the plant: Rajagopal's Millard curves by default, the `.osim`
+    file's own curves (the same ones) when a model is given."""
+    built_in = myoleg(formulation="millard_equilibrium").mtu
+    from_file = myoleg(formulation="millard_equilibrium", osim=rajagopal_osim).mtu
+    for mtu in (built_in, from_file):
+        assert isinstance(mtu, MillardEquilibriumMTU)
+        for ours, theirs in zip(jax.tree.leaves(mtu.curves),
+                                jax.tree.leaves(MillardCurves.rajagopal2016()), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
 
 
 def test_negative_timestep_is_rejected():
