@@ -5,7 +5,8 @@ import sys
 
 #: `mskdiff.muscle.FORMULATIONS`' names, here so that `--help` does not import JAX
 #: (tests/test_cli.py checks they agree).
-FORMULATION_NAMES = ("tendon_force", "acceleration", "rigid", "millard_equilibrium")
+FORMULATION_NAMES = ("tendon_force", "acceleration", "rigid", "millard_equilibrium",
+                     "millard_acceleration")
 
 
 def _mtu(args) -> int:

@@ -119,7 +119,7 @@ def run_mtu_job(muscle: str = "soleus_r", *, formulation: str = "tendon_force",
     with jax.enable_x64(precision == "float64"):
         params = rajagopal2016([muscle], tendon_compliance=modes[tendon])
         options = ({"curves": MillardCurves.rajagopal2016()}
-                   if formulation == "millard_equilibrium" else {})
+                   if formulation.startswith("millard_") else {})
         trajectory = isometric_step(params, formulation=formulation, duration=duration, dt=dt,
                                     integrator=integrators[integrator](), **options)
         columns = trajectory_columns(trajectory)

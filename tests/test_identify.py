@@ -95,7 +95,7 @@ def test_opensim_case_slack_and_optimal_lengths_from_10_percent_off(reference_di
     truth = problem.truth
     start = eqx.tree_at(lambda p: (p.tendon_slack_length, p.optimal_fiber_length), truth,
                         (1.1 * truth.tendon_slack_length, 0.9 * truth.optimal_fiber_length))
-    result = fit(make_mtu(start), [problem.experiment],
+    result = fit(problem.model(start), [problem.experiment],
                  FreeParameters(("tendon_slack_length", "optimal_fiber_length")), progress=False)
     for field in ("tendon_slack_length", "optimal_fiber_length"):
         error = abs(result.fitted[field][0] - float(getattr(truth, field)[0]))
@@ -121,6 +121,9 @@ def test_equilibrium_table_reads_the_walking_trial(walking, reference_dir):
                                                  lengths["bflh_l"][int(frame)]])
     with pytest.raises(ValueError, match=r"no rows for muscles \['biceps'\]"):
         walking.column("fiber_length", ["biceps"])
+    # The problem's model is the one that made the data: Millard's, with the table's curves.
+    problem = equilibrium_problem(walking, muscles=["soleus_r"])
+    assert isinstance(problem.model(problem.truth), MillardEquilibriumMTU)
 
 
 def _walking_fit(walking, quantities, *, targets=None):

@@ -23,7 +23,7 @@ from mskdiff.plant import (
 
 def tiny_plant(formulation="tendon_force", **kwargs) -> MJXPlant:
     params, options = tiny_leg_parameters(), {}
-    if formulation == "millard_equilibrium":  # damped fibres, a tendon curve per muscle
+    if formulation.startswith("millard_"):  # damped fibres, a tendon curve per muscle
         params = eqx.tree_at(lambda p: p.fiber_damping, params, jnp.full(4, 0.1))
         options["curves"] = MillardCurves.from_parameters(
             {"TendonForceLengthCurve": {"strain_at_one_norm_force": [0.04, 0.049, 0.06, 0.049]}})

@@ -76,15 +76,20 @@ def test_curves_residuals_and_tables_checked(shared_checks):
 
 
 @pytest.mark.slow
-def test_millard_equilibrium_cases_pass_and_the_acceleration_case_is_cross_model(shared_checks):
-    """Millard equilibrium (Millard curves): tight tendon force <= 1e-3 Fmax, fibre length
-    <= 1e-5 m, Euler 2 ms x 4 RMS <= 1e-2 Fmax; the acceleration case still uses De Groote
-    curves."""
+def test_millard_cases_pass_with_no_cross_model_check_left(shared_checks):
+    """Millard equilibrium and acceleration (Millard curves, OpenSim's formulations): tight
+    tendon force <= 1e-3 Fmax, fibre length <= 1e-5 m, Euler 2 ms x 4 RMS <= 1e-2 Fmax. The
+    acceleration case's applied force (tendon damping included) differs from its reported
+    elastic tendon force by up to 3.4e-2 Fmax (reported)."""
     equilibrium = [c for c in shared_checks if c.case.startswith("millard_")]
     assert len([c for c in equilibrium if c.status == PASS]) == 3 * 5
     assert all(c.status in (PASS, REPORT) for c in equilibrium)
     acceleration = [c for c in shared_checks if c.case.startswith("millardacc_")]
-    assert acceleration and all(c.status == CROSS_MODEL for c in acceleration)
+    assert len([c for c in acceleration if c.status == PASS]) == 5
+    assert all(c.status in (PASS, REPORT) for c in acceleration)
+    (damping,) = [c for c in acceleration if c.quantity.startswith("applied tendon force")]
+    assert 0.03 < damping.max_error < 0.04
+    assert not [c for c in shared_checks if c.status == CROSS_MODEL]
     skipped = {c.file for c in shared_checks if c.status == SKIPPED}
     assert "walk_grf.csv" in skipped and "README.md" in skipped
 

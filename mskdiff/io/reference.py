@@ -28,7 +28,7 @@ MUSCLE_CLASSES = (
 CLASS_DEFAULTS = {
     **OSIM_CLASS_DEFAULTS,
     "Millard2012AccelerationMuscle": {**OSIM_CLASS_DEFAULTS["Millard2012EquilibriumMuscle"],
-                                      "fiber_damping": 0.01},
+                                      "fiber_damping": 0.01, "minimum_activation": 0.0},
 }
 
 

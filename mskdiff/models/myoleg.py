@@ -256,7 +256,9 @@ def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file"
     Args:
         formulation: 'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012
             with De Groote curves), 'rigid', or 'millard_equilibrium' (OpenSim's own muscle
-            model, with Rajagopal's Millard curves, or the curves of `osim`).
+            model, with Rajagopal's Millard curves, or the curves of `osim`) or
+            'millard_acceleration' (OpenSim's acceleration muscle, same curves; elastic tendons
+            only: use `tendon_compliance="all_elastic"`).
         tendon_compliance: 'file' (Rajagopal: 46 elastic, 34 rigid tendons), 'all_elastic'
             or 'all_rigid'.
         osim: an OpenSim model to read the 80 muscles' parameters from instead.
@@ -275,7 +277,7 @@ def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file"
     else:
         params = load_osim(osim, names, tendon_compliance=tendon_compliance)
     options = {}
-    if formulation == "millard_equilibrium":
+    if formulation.startswith("millard_"):
         options["curves"] = (MillardCurves.rajagopal2016() if osim is None
                              else load_millard_curves(osim, names))
     return MJXPlant.from_mjmodel(mj_model, make_mtu(params, formulation, **options),

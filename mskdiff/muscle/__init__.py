@@ -17,6 +17,12 @@ from .metabolic import (
     Umberger2010,
     basal_rate,
 )
+from .millard_acceleration import (
+    MillardAccelerationMTU,
+    MillardAccelerationState,
+    MillardCompressiveCurves,
+    acceleration_muscle_curves,
+)
 from .millard_equilibrium import MillardCurves, MillardEquilibriumMTU, MillardEquilibriumState
 from .mtu import AbstractMTU, MTUOutputs, equilibrium_norm_tendon_force
 from .parameters import DEFAULTS, PARAMETER_FIELDS, MuscleParameters
@@ -28,6 +34,7 @@ FORMULATIONS = {
     "acceleration": AccelerationMTU.with_defaults,
     "rigid": RigidTendonMTU,
     "millard_equilibrium": MillardEquilibriumMTU,
+    "millard_acceleration": MillardAccelerationMTU,
 }
 
 
@@ -35,10 +42,13 @@ def make_mtu(params: MuscleParameters, formulation: str = "tendon_force", **kwar
     """Build an MTU model by formulation name.
 
     'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012 with De Groote curves),
-    'rigid', or 'millard_equilibrium' (OpenSim's `Millard2012EquilibriumMuscle`, Millard
-    curves; pass `curves=`, e.g. `MillardCurves.rajagopal2016()` or `load_millard_curves`,
-    else OpenSim's class-default curves); `kwargs` go to the class (e.g.
-    `activation_dynamics`, `fiber_mass`, `curves`).
+    'rigid', 'millard_equilibrium' (OpenSim's `Millard2012EquilibriumMuscle`) or
+    'millard_acceleration' (OpenSim's `Millard2012AccelerationMuscle`: fibre mass, compressive
+    elements, damping on every element; elastic tendons only; `params.fiber_damping` is that
+    class's coefficient, per optimal fibre length per second). The Millard formulations take
+    `curves=` (e.g. `MillardCurves.rajagopal2016()` or `load_millard_curves(...)`; default
+    OpenSim's class-default curves). `kwargs` go to the class (e.g. `activation_dynamics`,
+    `fiber_mass`, `curves`).
     """
     if formulation not in FORMULATIONS:
         raise ValueError(f"unknown formulation {formulation!r}; choose from {list(FORMULATIONS)}")
@@ -61,6 +71,9 @@ __all__ = [
     "MetabolicInputs",
     "MetabolicParameters",
     "MetabolicRates",
+    "MillardAccelerationMTU",
+    "MillardAccelerationState",
+    "MillardCompressiveCurves",
     "MillardCurves",
     "MillardEquilibriumMTU",
     "MillardEquilibriumState",
@@ -70,6 +83,7 @@ __all__ = [
     "TendonForceMTU",
     "TendonForceState",
     "Umberger2010",
+    "acceleration_muscle_curves",
     "activation_dynamics_by_name",
     "basal_rate",
     "curves",

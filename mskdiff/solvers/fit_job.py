@@ -20,7 +20,6 @@ import numpy as np
 from ..io.osim import load_osim
 from ..io.osim_write import write_osim_parameters
 from ..io.reference import find_equilibrium_tables, find_isolated_mtu_cases
-from ..muscle import make_mtu
 from ..muscle.parameters import MuscleParameters
 from .identify import (
     AbstractExperiment,
@@ -66,7 +65,7 @@ def fit_problem(problem: ReferenceProblem, start, free: FreeParameters, *, pertu
     if perturbation:
         start = perturb(start, free.fields, perturbation, key=key)
     began = time.perf_counter()
-    result = fit(make_mtu(start), [problem.experiment], free, progress=progress)
+    result = fit(problem.model(start), [problem.experiment], free, progress=progress)
     seconds = time.perf_counter() - began
     muscles = {}
     for k, name in enumerate(result.names):

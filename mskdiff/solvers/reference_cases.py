@@ -7,16 +7,30 @@ Two kinds of data are recognised by their file names, so any folder of that form
 * static equilibria (`<prefix>_equilibrium.csv`): muscles at MTU lengths and activations,
   with the parameters of the model that produced them in the one `*<prefix>*_muscles.csv`
   beside it.
+
+Each problem carries the mskdiff model of the muscle that made its data: De Groote's explicit
+formulation for `DeGrooteFregly2016Muscle` cases, `MillardEquilibriumMTU` (with the case's or the
+table's Millard curves) for `Millard2012EquilibriumMuscle` data, so a fit has no model-form bias.
+The Millard acceleration case has no exact model here and is fitted with De Groote curves.
 """
 
 import dataclasses
+from collections.abc import Callable
 
 import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 
 from ..integrate.integrators import SemiImplicitEuler
-from ..io.reference import EquilibriumTable, IsolatedMTUCase, parameters_from_table
+from ..io.reference import (
+    EquilibriumTable,
+    IsolatedMTUCase,
+    millard_curves_from_table,
+    parameters_from_table,
+)
+from ..muscle import make_mtu
+from ..muscle.millard_equilibrium import MillardCurves, MillardEquilibriumMTU
+from ..muscle.mtu import AbstractMTU
 from ..muscle.parameters import MuscleParameters
 from .identify import EquilibriumExperiment, TimeSeriesExperiment
 
@@ -26,12 +40,16 @@ FIT_QUANTITIES = ("tendon_force", "fiber_length")
 
 @dataclasses.dataclass(frozen=True)
 class ReferenceProblem:
-    """A named identification problem: the true (set-up) parameters and the data."""
+    """A named identification problem: the true (set-up) parameters, the data, and the model.
+
+    `model(parameters)` builds the MTU model of the muscle that made the data.
+    """
 
     name: str
     truth: MuscleParameters
     experiment: TimeSeriesExperiment | EquilibriumExperiment
     note: str = ""
+    model: Callable[[MuscleParameters], AbstractMTU] = make_mtu
 
 
 def isolated_mtu_problem(case: IsolatedMTUCase, *, quantities=FIT_QUANTITIES, dt: float = 1e-3,
@@ -48,6 +66,10 @@ def isolated_mtu_problem(case: IsolatedMTUCase, *, quantities=FIT_QUANTITIES, dt
         targets=targets, times=jnp.asarray(reference["time"][::stride]), drive=case.drive,
         initial_activation=jnp.full(1, case.initial_activation),
         integrator=SemiImplicitEuler(substeps))
+    if case.muscle_class == "Millard2012EquilibriumMuscle":
+        curves = MillardCurves.from_parameters(case.setup.get("millard_curve_changes") or {})
+        return ReferenceProblem(case.name, case.parameters(), experiment,
+                                model=lambda p: MillardEquilibriumMTU(p, curves))
     note = "" if case.muscle_class == "DeGrooteFregly2016Muscle" else (
         f"{case.muscle_class}: OpenSim's Millard curves differ from mskdiff's De Groote curves")
     return ReferenceProblem(case.name, case.parameters(), experiment, note)
@@ -68,8 +90,12 @@ def equilibrium_problem(table: EquilibriumTable, *, muscles=None, quantities=FIT
         targets={q: jnp.asarray(table.column(q, muscles)) for q in quantities},
         mtu_length=length, mtu_velocity=jnp.zeros_like(length),
         activation=jnp.asarray(table.column("activation", muscles)))
-    note = "OpenSim's Millard curves differ from mskdiff's De Groote curves"
-    return ReferenceProblem(table.name, truth, experiment, note)
+    curves = millard_curves_from_table(table.parameter_table(), muscles)
+    if curves is not None:
+        return ReferenceProblem(table.name, truth, experiment,
+                                model=lambda p: MillardEquilibriumMTU(p, curves))
+    return ReferenceProblem(table.name, truth, experiment,
+                            "no Millard curves in the muscle table: fitted with De Groote curves")
 
 
 def perturb(params: MuscleParameters, fields, fraction: float, *, key) -> MuscleParameters:
