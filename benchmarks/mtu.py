@@ -39,7 +39,7 @@ from device import device_info as common_device_info
 import mskdiff
 from mskdiff.integrate import SemiImplicitEuler, hold, simulate
 from mskdiff.io import IsolatedMTUCase
-from mskdiff.muscle import MillardCurves, MillardEquilibriumMTU, curves, make_mtu
+from mskdiff.muscle import MillardCurves, curves, make_mtu
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
@@ -62,11 +62,9 @@ def n_steps_for(n: int) -> int:
 
 def build_mtu(case: IsolatedMTUCase, formulation: str, params=None):
     """The formulation with `params` (default: the case's); Millard with the case's curves."""
-    params = case.parameters() if params is None else params
     if formulation == "millard_equilibrium":
-        changes = case.setup.get("millard_curve_changes") or {}
-        return MillardEquilibriumMTU(params, MillardCurves.from_parameters(changes))
-    return make_mtu(params, formulation)
+        return case.model(params)
+    return make_mtu(case.parameters() if params is None else params, formulation)
 
 
 def tiled_parameters(case: IsolatedMTUCase, n: int) -> mskdiff.MuscleParameters:

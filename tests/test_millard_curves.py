@@ -88,8 +88,16 @@ def test_a_curve_per_muscle_evaluates_each_muscle_with_its_own_curve():
 
 
 def test_opensims_optional_property_rules():
-    """Elastic curves: optional properties all or none; none gives OpenSim's in-use values."""
+    """Elastic curves: optional properties all or none; none gives OpenSim's in-use values.
+
+    A damped equilibrium muscle zeroes the active force-length minimum (class default 0.1)
+    and the force-velocity slopes at vmax."""
     in_use = millard_curves.in_use_properties
+    assert in_use("ActiveForceLengthCurve", {})["minimum_value"] == 0.1
+    damped = millard_curves.damped_model_properties(
+        {"ForceVelocityCurve": {"eccentric_slope_at_vmax": np.array([0.2, 0.0])}})
+    assert damped["ActiveForceLengthCurve"]["minimum_value"] == 0.0
+    np.testing.assert_array_equal(damped["ForceVelocityCurve"]["eccentric_slope_at_vmax"], [0, 0])
     assert in_use("TendonForceLengthCurve", {"strain_at_one_norm_force": 0.04}) == {
         "strain_at_one_norm_force": 0.04, "stiffness_at_one_norm_force": 1.375 / 0.04,
         "norm_force_at_toe_end": 2 / 3, "curviness": 0.5}

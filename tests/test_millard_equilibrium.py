@@ -127,7 +127,7 @@ def test_per_muscle_curves_equal_each_muscle_alone():
         np.testing.assert_allclose(
             forces_and_rates(alone.with_generic_names(), pick(state), length[k:k + 1],
                              velocity[k:k + 1]), together[:, k:k + 1], rtol=1e-10)
-    with pytest.raises(ValueError, match="3 per-muscle curves for 2 muscles"):
+    with pytest.raises(ValueError, match=r"curves for \[3\] muscles given for 2 muscles"):
         MillardEquilibriumMTU(params.select(names[:2]), mtu.curves)
     with pytest.raises(ValueError, match="scalars or arrays of one common length"):
         MillardCurves.from_parameters({"TendonForceLengthCurve": {"strain_at_one_norm_force": [0.04, 0.05]},
@@ -137,7 +137,9 @@ def test_per_muscle_curves_equal_each_muscle_alone():
 @pytest.mark.x64
 def test_fiber_step_is_stable_where_explicit_euler_is_not():
     """A passively stretched fibre on a short tendon at low activation (fibre mode faster than
-    the 0.5 ms sub-step): the fibre step settles on the static equilibrium, not diverging."""
+    the 0.5 ms sub-step): the fibre step settles on the static equilibrium, not diverging, and
+    its gradient (which differentiates the fibre velocity's slope: second derivatives of the
+    root) matches central differences."""
     params = rajagopal2016(["soleus_r"], tendon_compliance="all_elastic")
     params = eqx.tree_at(lambda p: p.tendon_slack_length, params, 0.3 * params.optimal_fiber_length)
     mtu = MillardEquilibriumMTU(params)
@@ -157,3 +159,13 @@ def test_fiber_step_is_stable_where_explicit_euler_is_not():
     _, lengths = jax.lax.scan(step, start, None, length=100)
     assert np.all(np.isfinite(lengths))
     np.testing.assert_allclose(lengths[-1], rest.fiber_length, rtol=1e-9)
+
+    @jax.jit
+    def after_one_step(slack):
+        model = eqx.tree_at(lambda m: m.params.tendon_slack_length, mtu, slack)
+        return model.fiber_step(start, length, zero, h).fiber_length[0]
+
+    slack, eps = params.tendon_slack_length, 1e-7 * params.tendon_slack_length
+    gradient = jax.grad(after_one_step)(slack)
+    central = (after_one_step(slack + eps) - after_one_step(slack - eps)) / (2 * eps)
+    np.testing.assert_allclose(gradient, central, rtol=1e-5)

@@ -317,20 +317,28 @@ def test_curves_differ_per_muscle_with_defaults_and_optional_rules(tmp_path):
     tendon_b = dict(strain_at_one_norm_force=0.06, stiffness_at_one_norm_force=30,
                     norm_force_at_toe_end=0.5, curviness=0.7)
     forces = (millard("a", TendonForceLengthCurve=xml(strain_at_one_norm_force=0.04),
-                      ActiveForceLengthCurve=xml(minimum_value=0.1)),
+                      ActiveForceLengthCurve=xml(minimum_value=0.1),
+                      ForceVelocityCurve=xml(concentric_slope_at_vmax=0.1)),
               millard("b", TendonForceLengthCurve=xml(**tendon_b), ActiveForceLengthCurve=""),
-              millard("c"))
+              millard("c"),
+              muscle("Millard2012EquilibriumMuscle", "undamped", **GEOMETRY, fiber_damping=0,
+                     ForceVelocityCurve=xml(concentric_slope_at_vmax=0.1)))
     defaults = '<ActiveForceLengthCurve name="default"><minimum_value>0.05</minimum_value>' \
                "</ActiveForceLengthCurve>"
     path = write_model(tmp_path, *forces, defaults=defaults)
     properties = load_millard_curve_properties(path)
     tendon = properties["TendonForceLengthCurve"]
-    np.testing.assert_allclose(tendon["stiffness_at_one_norm_force"], [1.375 / 0.04, 30, 1.375 / 0.049])
-    np.testing.assert_allclose(tendon["norm_force_at_toe_end"], [2 / 3, 0.5, 2 / 3])
-    np.testing.assert_allclose(tendon["curviness"], [0.5, 0.7, 0.5])
-    # Own value; the curve class's <defaults> object; the class default (no curve object).
+    np.testing.assert_allclose(tendon["stiffness_at_one_norm_force"],
+                               [1.375 / 0.04, 30, 1.375 / 0.049, 1.375 / 0.049])
+    np.testing.assert_allclose(tendon["norm_force_at_toe_end"], [2 / 3, 0.5, 2 / 3, 2 / 3])
+    np.testing.assert_allclose(tendon["curviness"], [0.5, 0.7, 0.5, 0.5])
+    # Damped muscles (class default damping 0.1): OpenSim's damped model sets the active
+    # force-length minimum (own 0.1; <defaults> 0.05; class default 0.1) and the force-velocity
+    # slopes at vmax to 0; an undamped muscle keeps the class defaults.
     np.testing.assert_array_equal(properties["ActiveForceLengthCurve"]["minimum_value"],
-                                  [0.1, 0.05, 0.0])
+                                  [0.0, 0.0, 0.0, 0.1])
+    np.testing.assert_array_equal(
+        properties["ForceVelocityCurve"]["concentric_slope_at_vmax"], [0.0, 0.0, 0.0, 0.1])
     curves = load_millard_curves(path, ["b", "a"])
     assert curves.n_muscles == 2
     x = jnp.array([1.03, 1.03])

@@ -36,8 +36,9 @@ class SemiImplicitEuler(AbstractIntegrator):
     """`n_substeps` sub-steps: activation first (explicit), then the fiber states with the new activation.
 
     The fiber update is each formulation's `fiber_step` (explicit Euler for the tendon-force
-    formulation, linearly implicit for the stiff acceleration formulation). Inputs are
-    sampled at the start of each sub-step. Default 4 sub-steps: at 1 the stiffest
+    formulation, linearly implicit for the stiff acceleration formulations). Inputs are
+    sampled at the start of each sub-step (the acceleration formulations' implicit steps
+    extrapolate the MTU length to its end). Default 4 sub-steps: at 1 the stiffest
     reference cases are at the edge of explicit stability at a 2 ms step.
     """
 

@@ -26,7 +26,8 @@ What maps onto `MuscleParameters`:
   `minimum_activation` under their names. Thelen has no fiber damping (0) and no width scale (1).
 
 Millard's curves themselves (every property of its four curve objects, with OpenSim's
-optional-property rules) are read by `load_millard_curves`, for `MillardEquilibriumMTU`.
+optional-property rules) are read by `load_millard_curves`, for `MillardEquilibriumMTU` and
+`MillardAccelerationMTU`.
 
 Not read: Thelen's curve shapes (`KshapeActive`, `KshapePassive`, `Af`, `Flen`,
 `fv_linear_extrap_threshold`), De Groote's `ignore_passive_fiber_force`, `activation_dynamics_smoothing` and
@@ -169,7 +170,9 @@ def load_millard_curve_properties(path: str | os.PathLike, muscles: Sequence[str
     Each property is resolved as `load_osim` resolves parameters (the muscle's curve object,
     the `<defaults>` object of the curve's class, OpenSim's class default); the optional
     properties of the elastic curves follow OpenSim's all-or-none rule and derived defaults
-    (`millard_curves.in_use_properties`).
+    (`millard_curves.in_use_properties`); muscles with fibre damping (>= 0.001) get OpenSim's
+    damped-model updates (`millard_curves.damped_model_properties`: active force-length
+    minimum and force-velocity slopes at +-vmax set to 0).
 
     Raises:
         ValueError: as `load_osim`; selected muscles of another class (their curves are not
@@ -187,9 +190,16 @@ def load_millard_curve_properties(path: str | os.PathLike, muscles: Sequence[str
         raise ValueError(f"{path}: muscles without Millard 2012 curves: {other}")
     defaults = {element.tag: element for element in model.findall("defaults/*")}
     rows = [_curve_values(found[name], defaults, path) for name in names]
-    return {curve: {prop: np.array([row[curve][prop] for row in rows], dtype=float)
-                    for prop in rows[0][curve]}
-            for curve in millard_curves.CURVE_BUILDERS}
+    raw = {curve: {prop: np.array([row[curve][prop] for row in rows], dtype=float)
+                   for prop in rows[0][curve]}
+           for curve in millard_curves.CURVE_BUILDERS}
+    damping = np.array([_muscle_values(found[name], defaults, path)["fiber_damping"]
+                        for name in names])
+    damped = millard_curves.damped_model_properties(raw)
+    return {curve: {prop: np.where(damping >= millard_curves.MIN_NONZERO_DAMPING,
+                                   damped[curve][prop], column)
+                    for prop, column in values.items()}
+            for curve, values in raw.items()}
 
 
 #: Muscle classes that carry Millard 2012 curve objects.

@@ -12,8 +12,11 @@ import numpy as np
 
 from ..muscle import millard_curves
 from ..muscle.metabolic import MetabolicInputs, MetabolicParameters
-from ..muscle.millard_equilibrium import MillardCurves
+from ..muscle.millard_acceleration import MillardAccelerationMTU, acceleration_muscle_curves
+from ..muscle.millard_equilibrium import MillardCurves, MillardEquilibriumMTU
+from ..muscle.mtu import AbstractMTU
 from ..muscle.parameters import PARAMETER_FIELDS, MuscleParameters
+from ..muscle.tendon_force import TendonForceMTU
 from .osim import CLASS_DEFAULTS as OSIM_CLASS_DEFAULTS
 
 #: OpenSim muscle classes the isolated-MTU set-ups may name.
@@ -198,6 +201,24 @@ class IsolatedMTUCase:
         source = self.setup.get("muscle_name_source", self.name)
         return MuscleParameters.from_dict(values, names=[_muscle_name(source, self.name)])
 
+    def model(self, params: MuscleParameters | None = None) -> AbstractMTU:
+        """Mskdiff's formulation of the case's OpenSim muscle class, at `params` (default: the case's).
+
+        `DeGrooteFregly2016Muscle`: the explicit tendon-force formulation.
+        `Millard2012EquilibriumMuscle`: `MillardEquilibriumMTU` with the class's curves as the
+        damped model uses them, changed by the set-up's `millard_curve_changes`.
+        `Millard2012AccelerationMuscle`: `MillardAccelerationMTU` with the case's mass and
+        damping properties and that class's curves.
+        """
+        params = self.parameters() if params is None else params
+        changes = self.setup.get("millard_curve_changes") or {}
+        if self.muscle_class == "Millard2012EquilibriumMuscle":
+            return MillardEquilibriumMTU(params, MillardCurves.damped_equilibrium(changes))
+        if self.muscle_class == "Millard2012AccelerationMuscle":
+            return MillardAccelerationMTU.from_properties(params, self.properties(),
+                                                          acceleration_muscle_curves(changes))
+        return TendonForceMTU(params)
+
     def reference(self) -> dict[str, np.ndarray]:
         """The OpenSim trajectory (`mtu_sim_<case>.csv`) as columns."""
         if not self.csv_path.exists():
@@ -309,9 +330,11 @@ CURVE_COLUMN_PREFIXES = {"afl_": "ActiveForceLengthCurve", "fv_": "ForceVelocity
 
 
 def millard_curves_from_table(path, muscles=None) -> MillardCurves | None:
-    """Each muscle's Millard 2012 curves from a muscle table; None if it has no curve columns.
+    """Each muscle's Millard 2012 curves from a muscle table; None for other muscle classes.
 
-    Columns `afl_*`, `fv_*`, `fpe_*` and `tendon_*` hold the four curves' OpenSim properties.
+    Columns `afl_*`, `fv_*`, `fpe_*` and `tendon_*` hold the four curves' OpenSim properties (as
+    OpenSim's getters report them). The table's muscles are Millard's when its `class` column
+    says so or, without one, when it has `afl_*` columns.
 
     Args:
         path: the table (one row per muscle).
@@ -319,7 +342,15 @@ def millard_curves_from_table(path, muscles=None) -> MillardCurves | None:
     """
     table = read_csv(path)
     names = list(table["name"])
-    rows = [names.index(m) for m in (names if muscles is None else muscles)]
+    muscles = names if muscles is None else list(muscles)
+    missing = [m for m in muscles if m not in names]
+    if missing:
+        raise ValueError(f"{path}: no rows for muscles {missing}")
+    rows = [names.index(m) for m in muscles]
+    millard = ("Millard2012EquilibriumMuscle", "Millard2012AccelerationMuscle")
+    if ("class" in table and not all(table["class"][k] in millard for k in rows)) or (
+            "class" not in table and not any(c.startswith("afl_") for c in table)):
+        return None
     properties: dict[str, dict[str, np.ndarray]] = {}
     for column, values in table.items():
         prefix = next((p for p in CURVE_COLUMN_PREFIXES if column.startswith(p)), None)

@@ -34,7 +34,7 @@ FORMULATIONS = {
     "acceleration": AccelerationMTU.with_defaults,
     "rigid": RigidTendonMTU,
     "millard_equilibrium": MillardEquilibriumMTU,
-    "millard_acceleration": MillardAccelerationMTU,
+    "millard_acceleration": MillardAccelerationMTU.from_equilibrium_parameters,
 }
 
 
@@ -44,8 +44,9 @@ def make_mtu(params: MuscleParameters, formulation: str = "tendon_force", **kwar
     'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012 with De Groote curves),
     'rigid', 'millard_equilibrium' (OpenSim's `Millard2012EquilibriumMuscle`) or
     'millard_acceleration' (OpenSim's `Millard2012AccelerationMuscle`: fibre mass, compressive
-    elements, damping on every element; elastic tendons only; `params.fiber_damping` is that
-    class's coefficient, per optimal fibre length per second). The Millard formulations take
+    elements, damping on every element; elastic tendons only; the fibre damping converted to
+    that class's units, `MillardAccelerationMTU.from_equilibrium_parameters`). The Millard
+    formulations take
     `curves=` (e.g. `MillardCurves.rajagopal2016()` or `load_millard_curves(...)`; default
     OpenSim's class-default curves). `kwargs` go to the class (e.g. `activation_dynamics`,
     `fiber_mass`, `curves`).

@@ -53,7 +53,7 @@ import numpy as np
 from .._checks import check_in_range, check_positive, check_shape, is_concrete
 from .activation import AbstractActivationDynamics, FirstOrderActivation
 from .millard_curves import SegmentedQuinticBezierCurve, corner_control_points, scale_curviness
-from .millard_equilibrium import MillardCurves
+from .millard_equilibrium import MillardCurves, check_curve_count
 from .mtu import AbstractMTU, MTUOutputs
 from .parameters import MuscleArray, MuscleParameters
 
@@ -75,8 +75,9 @@ _INIT_TOLERANCE_PER_NEWTON = 1e-8
 #: Lower bound of the fibre length in that solve: OpenSim clamps at the pennation height (90
 #: degrees, where its own derivatives fail); here at cos(pennation) = 0.01 or 1 % of optimal.
 _INIT_MIN_COS_PENNATION = 0.01
-#: sin(pennation) is held below this (the equations are singular at 90 degrees).
-_MAX_SIN_PENNATION = 1.0 - 1e-12
+#: sin(pennation) is held below 1 - this (the equations are singular at 90 degrees), or below
+#: 1 - 16 eps where the precision is coarser (float32).
+_SIN_PENNATION_MARGIN = 1e-12
 #: SimTK::SignificantReal in double precision, eps^(7/8).
 _SIGNIFICANT_REAL = float(np.finfo(np.float64).eps ** (7 / 8))
 
@@ -90,7 +91,7 @@ def _both_or_neither(curve: str, names: tuple[str, str], values) -> None:
 
 
 def _check_value(curve: str, name: str, value, ok: bool) -> None:
-    if is_concrete(value) and not bool(np.all(ok)):
+    if is_concrete(ok) and not bool(np.all(ok)):
         raise ValueError(f"{curve}: invalid {name} = {value}")
 
 
@@ -217,10 +218,6 @@ class _Forces(NamedTuple):
     fiber_acceleration: MuscleArray  # [m/s^2]
 
 
-def _is_curve(x) -> bool:
-    return isinstance(x, SegmentedQuinticBezierCurve)
-
-
 def _per_muscle(value, n: int):
     x = jnp.asarray(value, dtype=float)
     return jnp.broadcast_to(x, (n,)) if x.ndim == 0 else x
@@ -281,26 +278,43 @@ class MillardAccelerationMTU(AbstractMTU):
         check_positive("mass", self.mass, p.names)
         for field in _DAMPING_FIELDS:
             check_in_range(field, getattr(self, field), 0.0, np.inf, p.names)
-        curves = (*jax.tree.leaves(self.curves, is_leaf=_is_curve),
-                  *jax.tree.leaves(self.compressive_curves, is_leaf=_is_curve))
-        for n_curves in {getattr(c, "n_curves", None) for c in curves} - {None}:
-            if n_curves != p.n_muscles:
-                raise ValueError(f"{n_curves} per-muscle curves for {p.n_muscles} muscles")
+        check_curve_count((self.curves, self.compressive_curves), p.n_muscles)
         rigid = p.ignore_tendon_compliance
         if is_concrete(rigid) and np.any(np.asarray(rigid)):
             bad = [n for n, r in zip(p.names, np.asarray(rigid), strict=True) if r]
             raise NotImplementedError(
                 "MillardAccelerationMTU has no rigid-tendon variant (nor has OpenSim's "
-                f"Millard2012AccelerationMuscle); muscles with ignore_tendon_compliance: {bad}")
+                f"Millard2012AccelerationMuscle); muscles with ignore_tendon_compliance: {bad}. "
+                "Make every tendon elastic: tendon_compliance='all_elastic' (myoleg, load_osim, "
+                "rajagopal2016) or `mskdiff simulate --tendon all_elastic`")
+
+    @classmethod
+    def from_equilibrium_parameters(cls, params: MuscleParameters,
+                                    curves: MillardCurves | None = None, **kwargs
+                                    ) -> "MillardAccelerationMTU":
+        """The acceleration muscle of parameters in mskdiff's (and the equilibrium muscle's) units.
+
+        `params.fiber_damping` there multiplies the velocity in v_max units; this class's
+        multiplies it per optimal length per second, so it is divided by
+        `max_contraction_velocity` (the same damping force: Rajagopal's 0.1 becomes 0.01,
+        OpenSim's default for this class). `minimum_activation` becomes 0, as OpenSim's class
+        has it. `make_mtu(params, "millard_acceleration")` builds this.
+        """
+        n = params.n_muscles
+        params = eqx.tree_at(lambda p: (p.fiber_damping, p.minimum_activation), params,
+                             (params.fiber_damping / params.max_contraction_velocity,
+                              jnp.zeros((n,))))
+        return cls(params, curves, **kwargs)
 
     @classmethod
     def from_properties(cls, params: MuscleParameters, properties: Mapping[str, object],
                         curves: MillardCurves | None = None, **kwargs) -> "MillardAccelerationMTU":
         """From OpenSim property values, e.g. `IsolatedMTUCase.properties()` (one value per key).
 
-        Reads `mass`, the four damping coefficients and `fiber_damping` where present (else
-        OpenSim's defaults), and sets `minimum_activation` to the property's value or OpenSim's
-        0 (the class's activation model has no lower bound by default).
+        Reads `mass` and the four damping coefficients where present (else OpenSim's defaults)
+        and `fiber_damping` where present (else `params.fiber_damping` is kept, read as this
+        class's coefficient), and sets `minimum_activation` to the property's value or
+        OpenSim's 0 (the class's activation model has no lower bound by default).
 
         Recipe for a reference case:
         `MillardAccelerationMTU.from_properties(case.parameters(), case.properties(),
@@ -321,7 +335,8 @@ class MillardAccelerationMTU(AbstractMTU):
     def _pennation(self, fiber_length, fiber_velocity) -> _Pennation:
         """Constant-thickness pennation (OpenSim's `MuscleFixedWidthPennationModel`)."""
         h = self.params.fiber_width
-        shortest = jnp.maximum(h / _MAX_SIN_PENNATION, 1e-9 * self.params.optimal_fiber_length)
+        margin = max(_SIN_PENNATION_MARGIN, 16 * float(jnp.finfo(jnp.result_type(h)).eps))
+        shortest = jnp.maximum(h / (1.0 - margin), 1e-9 * self.params.optimal_fiber_length)
         angle = jnp.arcsin(h / jnp.maximum(fiber_length, shortest))
         rate = -(fiber_velocity / fiber_length) * jnp.tan(angle)
         return _Pennation(angle, jnp.sin(angle), jnp.cos(angle), rate)
@@ -524,8 +539,12 @@ class MillardAccelerationMTU(AbstractMTU):
         iteration limit is reached (the last iterate is returned).
         """
         p = self.params
+        # OpenSim's tolerance, or 64 eps of the force / mass acceleration scale where the
+        # precision cannot reach it (float32).
+        resolution = 64 * float(jnp.finfo(jnp.result_type(mtu_length)).eps)
         tolerance = jnp.maximum(_INIT_TOLERANCE_PER_NEWTON * p.max_isometric_force,
-                                10 * _SIGNIFICANT_REAL)
+                                jnp.maximum(resolution * p.max_isometric_force / self.mass,
+                                            10 * _SIGNIFICANT_REAL))
         h = p.fiber_width
         shortest = jnp.maximum(h / np.sqrt(1 - _INIT_MIN_COS_PENNATION**2),
                                0.01 * p.optimal_fiber_length)

@@ -227,7 +227,7 @@ def _solve_u_jvp(primals, tangents):
 def active_force_length_curve(min_norm_active_fiber_length=0.4441,
                               transition_norm_fiber_length=0.73,
                               max_norm_active_fiber_length=1.8123, shallow_ascending_slope=0.8616,
-                              minimum_value=0.0) -> SegmentedQuinticBezierCurve:
+                              minimum_value=0.1) -> SegmentedQuinticBezierCurve:
     """OpenSim's `ActiveForceLengthCurve` over normalised fibre length.
 
     Five corners (ascending limb, shallow plateau, descending limb), optimal at length 1.
@@ -353,6 +353,27 @@ def _tendon_optional_defaults(strain_at_one_norm_force, **_):
 #: OpenSim 4.6's values of the optional properties when none is given ("in use" values).
 _OPTIONAL_DEFAULTS = {"FiberForceLengthCurve": _fiber_optional_defaults,
                       "TendonForceLengthCurve": _tendon_optional_defaults}
+
+
+#: Fibre damping from which OpenSim's `Millard2012EquilibriumMuscle` uses its damped model.
+MIN_NONZERO_DAMPING = 0.001
+
+
+def damped_model_properties(properties: dict[str, dict]) -> dict[str, dict]:
+    """The curve properties a damped `Millard2012EquilibriumMuscle` uses (OpenSim 4.6's finalize).
+
+    With fibre damping >= `MIN_NONZERO_DAMPING` OpenSim sets the active force-length minimum
+    and the force-velocity slopes at +-vmax to 0 where they are above (the damped model needs
+    no non-zero floor). `properties` is `{curve class: {property: value}}` (scalars or
+    per-muscle arrays); absent properties take the class defaults first.
+    """
+    out = {curve: in_use_properties(curve, dict(properties.get(curve, {})))
+           for curve in ("ActiveForceLengthCurve", "ForceVelocityCurve")}
+    out["ActiveForceLengthCurve"]["minimum_value"] = np.minimum(
+        out["ActiveForceLengthCurve"]["minimum_value"], 0.0)
+    for slope in ("concentric_slope_at_vmax", "eccentric_slope_at_vmax"):
+        out["ForceVelocityCurve"][slope] = np.minimum(out["ForceVelocityCurve"][slope], 0.0)
+    return {**properties, **out}
 
 
 def in_use_properties(curve_class: str, given: dict) -> dict:

@@ -13,6 +13,7 @@ minimum-activation clamp; the forces use the clamped activation). A fibre at its
 that would shorten further is held there (OpenSim's clamp).
 """
 
+import functools
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -80,6 +81,17 @@ class MillardCurves(eqx.Module):
         return cls(*(jax.vmap(lambda values, build=builders[curve]: build(**values),
                               axis_size=n)(per_muscle[curve]) for curve in builders))
 
+    @classmethod
+    def damped_equilibrium(cls, parameters: Mapping[str, Mapping[str, ArrayLike]] | None = None
+                           ) -> "MillardCurves":
+        """The curves a damped `Millard2012EquilibriumMuscle` uses, from its curve properties.
+
+        As `from_parameters` after OpenSim's damped-model updates
+        (`millard_curves.damped_model_properties`: active force-length minimum and
+        force-velocity slopes at +-vmax set to 0). With no properties: the class defaults.
+        """
+        return cls.from_parameters(millard_curves.damped_model_properties(dict(parameters or {})))
+
     @property
     def n_muscles(self) -> int | None:
         """Number of muscles of per-muscle curves; None when one set is shared."""
@@ -100,6 +112,16 @@ class MillardCurves(eqx.Module):
         })
 
 
+def check_curve_count(curves: eqx.Module, n_muscles: int) -> None:
+    """Raise unless every per-muscle curve in `curves` has one curve per muscle."""
+    counts = {c.n_curves for c in jax.tree.leaves(
+        curves, is_leaf=lambda x: isinstance(x, SegmentedQuinticBezierCurve))}
+    wrong = sorted(counts - {None, n_muscles})
+    if wrong:
+        raise ValueError(f"curves for {wrong} muscles given for {n_muscles} muscles: build them "
+                         "from properties of shape (n_muscles,), or from scalars to share them")
+
+
 class MillardEquilibriumState(eqx.Module):
     """Activation [-] and fibre length [m], each `(n_muscles,)`."""
 
@@ -110,18 +132,17 @@ class MillardEquilibriumState(eqx.Module):
 class MillardEquilibriumMTU(AbstractMTU):
     """Elastic-tendon MTUs in Millard's damped equilibrium formulation (`fiber_damping` > 0).
 
-    `curves` default to OpenSim's class defaults; Rajagopal's model changes the active
+    `curves` default to OpenSim's class defaults as the damped model uses them
+    (`MillardCurves.damped_equilibrium()`); Rajagopal's model changes the active
     force-length curve (`MillardCurves.rajagopal2016()`).
     """
 
     params: MuscleParameters
-    curves: MillardCurves = eqx.field(default_factory=MillardCurves.from_parameters)
+    curves: MillardCurves = eqx.field(default_factory=MillardCurves.damped_equilibrium)
     activation_dynamics: AbstractActivationDynamics = FirstOrderActivation()
 
     def __check_init__(self):
-        n_curves = self.curves.n_muscles
-        if n_curves is not None and n_curves != self.params.n_muscles:
-            raise ValueError(f"{n_curves} per-muscle curves for {self.params.n_muscles} muscles")
+        check_curve_count(self.curves, self.params.n_muscles)
         damping = self.params.fiber_damping
         if is_concrete(damping) and not np.all(np.asarray(damping) > 0):
             bad = [n for n, d in zip(self.params.names, np.asarray(damping), strict=True)
@@ -159,7 +180,7 @@ class MillardEquilibriumMTU(AbstractMTU):
         low = -(active * max_fv + passive + norm_tendon_force / cos_pennation) / beta - 1.0
         high = norm_tendon_force / (cos_pennation * beta) + 1.0
         v = _root(_velocity_residual, (self.curves.force_velocity, beta, terms), low, high,
-                  start=jnp.zeros_like(low))
+                  jnp.zeros_like(low))
         clamped = (fiber_length <= self.min_fiber_length()) & (v < 0)
         return jnp.where(clamped, 0.0, v)
 
@@ -195,7 +216,7 @@ class MillardEquilibriumMTU(AbstractMTU):
                                   jnp.sqrt(low**2 - p.fiber_width**2))
         high = jnp.sqrt(along_slack**2 + p.fiber_width**2)
         return _root(_static_residual, (self, activation, mtu_length), low, high,
-                     start=0.5 * (low + high))
+                     0.5 * (low + high))
 
     def derivative(self, state, excitation, mtu_length, mtu_velocity) -> MillardEquilibriumState:
         """Activation rate [1/s] and fibre lengthening velocity [m/s]."""
@@ -286,22 +307,22 @@ def _static_residual(fiber_length, args):
     return (active + passive) * cos_pennation - norm_tendon_force
 
 
-def _root(residual, args, low, high, *, start):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _root(residual, args, low, high, start):
     """Root of an elementwise `residual(x, args)` with `residual(low) < 0 < residual(high)`.
 
     Newton steps from `start`, replaced by bisection when they leave the shrinking sign
     bracket or do not halve the previous step (as in Numerical Recipes' `rtsafe`), until every
-    step is below sqrt(eps) (1 + |x|) (at most `_ROOT_ITERATIONS`); the loop sees
-    gradient-stopped inputs. Then one differentiable Newton step from that root gives the
-    implicit-function derivatives without differentiating the loop.
+    step is below sqrt(eps) (|start| + 1e-3 |high - low|) (at most `_ROOT_ITERATIONS`), then one
+    more Newton step. Derivatives come from the implicit function theorem (`custom_jvp`), so
+    the loop is never differentiated and derivatives of every order are exact.
     """
-    frozen = jax.lax.stop_gradient(args)
-    low, high, start = jax.lax.stop_gradient((low, high, start))
-    tolerance = np.sqrt(np.finfo(jnp.result_type(low)).eps)
+    tolerance = np.sqrt(np.finfo(jnp.result_type(low)).eps) * (
+        jnp.abs(start) + 1e-3 * jnp.abs(high - low))
 
     def iteration(carry):
         k, x, low, high, last_step = carry
-        r, slope = jax.jvp(lambda y: residual(y, frozen), (x,), (jnp.ones_like(x),))
+        r, slope = jax.jvp(lambda y: residual(y, args), (x,), (jnp.ones_like(x),))
         low, high = jnp.where(r < 0, x, low), jnp.where(r < 0, high, x)
         step = r / jnp.where(slope > 0, slope, 1.0)
         newton = x - step
@@ -314,10 +335,22 @@ def _root(residual, args, low, high, *, start):
 
     def unconverged(carry):
         k, x, _, _, last_step = carry
-        return (k < _ROOT_ITERATIONS) & jnp.any(jnp.abs(last_step) > tolerance * (1 + jnp.abs(x)))
+        return (k < _ROOT_ITERATIONS) & jnp.any(jnp.abs(last_step) > tolerance)
 
     start = jnp.clip(start, low, high)
-    carry = (0, start, low, high, high - low)
-    root = jax.lax.while_loop(unconverged, iteration, carry)[1]
+    root = jax.lax.while_loop(unconverged, iteration, (0, start, low, high, high - low))[1]
     value, slope = jax.jvp(lambda y: residual(y, args), (root,), (jnp.ones_like(root),))
-    return root - value / slope
+    return jnp.clip(root - value / jnp.where(slope > 0, slope, jnp.inf), low, high)
+
+
+@_root.defjvp
+def _root_jvp(residual, primals, tangents):
+    """Implicit function theorem at the root: dx = -(dR/dargs . d_args) / (dR/dx).
+
+    The bracket and the start carry no derivative.
+    """
+    args, low, high, start = primals
+    root = _root(residual, args, low, high, start)
+    _, slope = jax.jvp(lambda y: residual(y, args), (root,), (jnp.ones_like(root),))
+    _, d_residual = jax.jvp(lambda a: residual(root, a), (args,), (tangents[0],))
+    return root, -d_residual / jnp.where(slope > 0, slope, jnp.inf)

@@ -8,10 +8,10 @@ Two kinds of data are recognised by their file names, so any folder of that form
   with the parameters of the model that produced them in the one `*<prefix>*_muscles.csv`
   beside it.
 
-Each problem carries the mskdiff model of the muscle that made its data: De Groote's explicit
-formulation for `DeGrooteFregly2016Muscle` cases, `MillardEquilibriumMTU` (with the case's or the
-table's Millard curves) for `Millard2012EquilibriumMuscle` data, so a fit has no model-form bias.
-The Millard acceleration case has no exact model here and is fitted with De Groote curves.
+Each problem carries the mskdiff model of the muscle that made its data (`IsolatedMTUCase.model`:
+De Groote's explicit formulation, `MillardEquilibriumMTU` or `MillardAccelerationMTU`;
+`MillardEquilibriumMTU` with the table's curves for equilibrium tables of Millard muscles), so a
+fit has no model-form bias.
 """
 
 import dataclasses
@@ -29,7 +29,7 @@ from ..io.reference import (
     parameters_from_table,
 )
 from ..muscle import make_mtu
-from ..muscle.millard_equilibrium import MillardCurves, MillardEquilibriumMTU
+from ..muscle.millard_equilibrium import MillardEquilibriumMTU
 from ..muscle.mtu import AbstractMTU
 from ..muscle.parameters import MuscleParameters
 from .identify import EquilibriumExperiment, TimeSeriesExperiment
@@ -66,13 +66,7 @@ def isolated_mtu_problem(case: IsolatedMTUCase, *, quantities=FIT_QUANTITIES, dt
         targets=targets, times=jnp.asarray(reference["time"][::stride]), drive=case.drive,
         initial_activation=jnp.full(1, case.initial_activation),
         integrator=SemiImplicitEuler(substeps))
-    if case.muscle_class == "Millard2012EquilibriumMuscle":
-        curves = MillardCurves.from_parameters(case.setup.get("millard_curve_changes") or {})
-        return ReferenceProblem(case.name, case.parameters(), experiment,
-                                model=lambda p: MillardEquilibriumMTU(p, curves))
-    note = "" if case.muscle_class == "DeGrooteFregly2016Muscle" else (
-        f"{case.muscle_class}: OpenSim's Millard curves differ from mskdiff's De Groote curves")
-    return ReferenceProblem(case.name, case.parameters(), experiment, note)
+    return ReferenceProblem(case.name, case.parameters(), experiment, model=case.model)
 
 
 def equilibrium_problem(table: EquilibriumTable, *, muscles=None, quantities=FIT_QUANTITIES,

@@ -35,8 +35,7 @@ from ..muscle import curves, millard_curves
 from ..muscle.acceleration import AccelerationMTU
 from ..muscle.implicit import implicit_residual
 from ..muscle.metabolic import Bhargava2004, Bhargava2004Smoothed, MetabolicInputs, Umberger2010
-from ..muscle.millard_acceleration import MillardAccelerationMTU, acceleration_muscle_curves
-from ..muscle.millard_equilibrium import MillardCurves, MillardEquilibriumMTU
+from ..muscle.millard_equilibrium import MillardEquilibriumMTU
 from ..muscle.parameters import MuscleParameters
 from ..muscle.tendon_force import TendonForceMTU
 from . import geometry
@@ -279,16 +278,6 @@ def _run_case(case: IsolatedMTUCase, mtu, integrator, dt: float):
     return jax.tree.map(lambda x: x[:n_times], trajectory), seconds
 
 
-def _millard_equilibrium(case: IsolatedMTUCase) -> MillardEquilibriumMTU:
-    """The case's Millard equilibrium muscle.
-
-    OpenSim's class-default curves with the set-up's `millard_curve_changes`
-    (`{curve class: {property: value}}`).
-    """
-    curves = MillardCurves.from_parameters(case.setup.get("millard_curve_changes") or {})
-    return MillardEquilibriumMTU(case.parameters(), curves)
-
-
 @functools.cache
 def _tight_run(setup_path: Path):
     """The case simulated by its own formulation, Tsit5 at rtol 1e-10, 1 ms output.
@@ -300,11 +289,7 @@ def _tight_run(setup_path: Path):
     `validate_opensim` clears the cache when it starts.
     """
     case = IsolatedMTUCase(setup_path)
-    if case.muscle_class == "DeGrooteFregly2016Muscle":
-        mtu = TendonForceMTU(case.parameters())
-    else:
-        mtu = _millard_equilibrium(case)
-    return _run_case(case, mtu, TIGHT, 1e-3)[0]
+    return _run_case(case, case.model(), TIGHT, 1e-3)[0]
 
 
 def _reference_rows(reference, dt: float, n: int) -> dict[str, np.ndarray]:
@@ -341,7 +326,7 @@ def _with_acceleration_defaults(params: MuscleParameters) -> AccelerationMTU:
 
 def _degroote_case(case: IsolatedMTUCase, reference) -> list[Check]:
     params = case.parameters()
-    mtu = TendonForceMTU(params)
+    mtu = case.model()
     fmax = float(params.max_isometric_force[0])
     tight = _tight_run(case.setup_path)
     checks = [
@@ -378,23 +363,13 @@ def _degroote_case(case: IsolatedMTUCase, reference) -> list[Check]:
     return checks
 
 
-def _millard_acceleration(case: IsolatedMTUCase) -> MillardAccelerationMTU:
-    """The case's Millard acceleration muscle.
-
-    Its mass and damping properties; the class's curves with the set-up's
-    `millard_curve_changes`.
-    """
-    curves = acceleration_muscle_curves(case.setup.get("millard_curve_changes") or {})
-    return MillardAccelerationMTU.from_properties(case.parameters(), case.properties(), curves)
-
-
 def _millard_acceleration_case(case: IsolatedMTUCase, reference) -> list[Check]:
     """OpenSim's `Millard2012AccelerationMuscle` (mass, compressive elements, every damping).
 
     The reference's `tendon_force` is the elastic tendon force; the force the muscle applies
     adds tendon damping, and that difference is reported.
     """
-    mtu = _millard_acceleration(case)
+    mtu = case.model()
     fmax = float(case.parameters().max_isometric_force[0])
     tight, _ = _run_case(case, mtu, TIGHT_STIFF, 1e-3)
     checks = [compare(case.csv_path.name, case.name, "initial fiber_length [mskdiff init]",
@@ -439,7 +414,7 @@ def _millard_case(case: IsolatedMTUCase, reference) -> list[Check]:
                                      ("fiber_length", "max",
                                       TOLERANCES["millard_tight_fiber_length_max"]),
                                      ("activation", "max", TOLERANCES["tight_activation_max"])])
-    euler, seconds = _run_case(case, _millard_equilibrium(case), SemiImplicitEuler(4), 2e-3)
+    euler, seconds = _run_case(case, case.model(), SemiImplicitEuler(4), 2e-3)
     checks += _trajectory_checks(case, "Millard equilibrium, semi-implicit Euler 2 ms x4", euler,
                                  reference, 2e-3, checks_spec=[
                                      ("tendon_force", "rms",
