@@ -341,6 +341,8 @@ def main() -> None:
                         help="also compute the tendon force after every step (what a plant needs)")
     parser.add_argument("--no-opensim", action="store_true", help="skip the OpenSim baseline")
     parser.add_argument("--case", default=str(DEFAULT_CASE), help="isolated-MTU set-up JSON")
+    parser.add_argument("--formulations", default=",".join(FORMULATIONS),
+                        help=f"comma-separated subset of {','.join(FORMULATIONS)}")
     parser.add_argument("--millard-case", default=str(MILLARD_CASE),
                         help="the Millard equilibrium case (set-up JSON)")
     parser.add_argument("--out", help="JSON file (default benchmarks/results/mtu_<device>.json)")
@@ -366,8 +368,12 @@ def main() -> None:
 
     rows = []
     print_batch_table([])
+    formulations = args.formulations.split(",")
+    unknown = sorted(set(formulations) - set(FORMULATIONS))
+    if unknown:
+        parser.error(f"unknown formulations {unknown}; choose from {list(FORMULATIONS)}")
     for dtype in DTYPES:
-        for formulation in FORMULATIONS:
+        for formulation in formulations:
             for n in batches:
                 row = time_batch(case_of[formulation], formulation, n, dtype,
                                  with_force=args.with_force)
@@ -412,17 +418,19 @@ def main() -> None:
                 ratios[f"throughput_{r['formulation']}_{r['dtype']}_n{largest}_over_opensim_one_call"] = ratio
                 print(f"  {r['formulation']:13s} {r['dtype']}: {r['substeps_per_s']:.3e} "
                       f"muscle-substeps/s = {ratio:8.0f}x")
-        tf = next(r for r in rows if r["n_muscles"] == largest
-                  and (r["formulation"], r["dtype"]) == ("tendon_force", "float64"))
-        ratios["headline_throughput_tendon_force_float64_over_opensim_one_call"] = (
-            tf["substeps_per_s"] / base)
-        ratios["headline_throughput_tendon_force_float64_over_opensim_every_1ms"] = (
-            tf["substeps_per_s"] / opensim["tendon_force"]["every_1ms"]["steps_per_s"])
+        tf = next((r for r in rows if r["n_muscles"] == largest
+                   and (r["formulation"], r["dtype"]) == ("tendon_force", "float64")), None)
+        if tf is not None:
+            ratios["headline_throughput_tendon_force_float64_over_opensim_one_call"] = (
+                tf["substeps_per_s"] / base)
+            ratios["headline_throughput_tendon_force_float64_over_opensim_every_1ms"] = (
+                tf["substeps_per_s"] / opensim["tendon_force"]["every_1ms"]["steps_per_s"])
 
     total_s = time.perf_counter() - t_start
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"mtu_{_slug(info['device_kind'])}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"case": case.name, "dt_s": DT, "n_substeps": SUBSTEPS, "batches": batches,
+    settings = {"case": case.name, "millard_case": millard_case.name,
+                "formulations": formulations, "dt_s": DT, "n_substeps": SUBSTEPS, "batches": batches,
                 "length_jitter_m": LENGTH_JITTER, "substep_budget": SUBSTEP_BUDGET,
                 "with_force": args.with_force, "quick": args.quick}
     out.write_text(json.dumps({
