@@ -129,13 +129,8 @@ def load_osim(path: str | os.PathLike, muscles: Sequence[str] | None = None, *,
             unknown muscle names; a non-numeric, non-finite or non-physical value (the message
             names the file, the muscle and the field); unknown `tendon_compliance`.
     """
-    if isinstance(muscles, str):
-        raise TypeError(f"`muscles` must be a sequence of names, got the string {muscles!r}")
     path = Path(path)
-    model = _read_model(path)
-    found, unsupported = _find_muscles(model, path)
-    names = list(found) if muscles is None else list(muscles)
-    _check_selection(names, found, unsupported, path)
+    model, found, unsupported, names = _selected_muscles(path, muscles)
     if muscles is None and unsupported:
         warnings.warn(f"{path}: skipped muscles of unsupported classes: {unsupported}",
                       stacklevel=2)
@@ -178,13 +173,8 @@ def load_millard_curve_properties(path: str | os.PathLike, muscles: Sequence[str
         ValueError: as `load_osim`; selected muscles of another class (their curves are not
             Millard's); a non-numeric property; optional properties given in part.
     """
-    if isinstance(muscles, str):
-        raise TypeError(f"`muscles` must be a sequence of names, got the string {muscles!r}")
     path = Path(path)
-    model = _read_model(path)
-    found, unsupported = _find_muscles(model, path)
-    names = list(found) if muscles is None else list(muscles)
-    _check_selection(names, found, unsupported, path)
+    model, found, _, names = _selected_muscles(path, muscles)
     other = {n: found[n].tag for n in names if found[n].tag not in _MILLARD_CLASSES}
     if other:
         raise ValueError(f"{path}: muscles without Millard 2012 curves: {other}")
@@ -222,6 +212,20 @@ def _curve_values(element: ET.Element, defaults: dict[str, ET.Element],
         except ValueError as error:
             raise ValueError(f"{path}: muscle {muscle!r}: {error}") from error
     return values
+
+
+def _selected_muscles(path: Path, muscles: Sequence[str] | None):
+    """`(model, supported muscles, other muscles, selected names)` of a model file.
+
+    Raises as `load_osim` for a single string, unknown or unsupported names.
+    """
+    if isinstance(muscles, str):
+        raise TypeError(f"`muscles` must be a sequence of names, got the string {muscles!r}")
+    model = _read_model(path)
+    found, unsupported = _find_muscles(model, path)
+    names = list(found) if muscles is None else list(muscles)
+    _check_selection(names, found, unsupported, path)
+    return model, found, unsupported, names
 
 
 def _read_model(path: Path) -> ET.Element:

@@ -372,16 +372,8 @@ def _millard_acceleration_case(case: IsolatedMTUCase, reference) -> list[Check]:
     mtu = case.model()
     fmax = float(case.parameters().max_isometric_force[0])
     tight, _ = _run_case(case, mtu, TIGHT_STIFF, 1e-3)
-    checks = [compare(case.csv_path.name, case.name, "initial fiber_length [mskdiff init]",
-                      tight.outputs.fiber_length[0], reference["fiber_length"][0],
-                      tolerance=TOLERANCES["initial_fiber_length"], unit="m")]
-    checks += _trajectory_checks(case, "Millard acceleration, Diffrax Tsit5 rtol 1e-8", tight,
-                                 reference, 1e-3, checks_spec=[
-                                     ("tendon_force", "max",
-                                      TOLERANCES["millard_tight_tendon_force_max"]),
-                                     ("fiber_length", "max",
-                                      TOLERANCES["millard_tight_fiber_length_max"]),
-                                     ("activation", "max", TOLERANCES["tight_activation_max"])])
+    checks = _millard_tight_checks(case, "Millard acceleration, Diffrax Tsit5 rtol 1e-8", tight,
+                                   reference)
     applied = jax.vmap(mtu.applied_tendon_force)(tight.states, tight.mtu_length,
                                                  tight.mtu_velocity)[:, 0]
     checks.append(compare(case.csv_path.name, case.name,
@@ -389,14 +381,27 @@ def _millard_acceleration_case(case: IsolatedMTUCase, reference) -> list[Check]:
                           applied, reference["tendon_force"][:len(applied)], scale=fmax,
                           unit="Fmax", note="tendon damping: OpenSim applies it, its "
                                             "tendon_force output leaves it out"))
-    euler, seconds = _run_case(case, mtu, SemiImplicitEuler(4), 2e-3)
-    checks += _trajectory_checks(case, "Millard acceleration, linearly implicit 2 ms x4", euler,
-                                 reference, 2e-3, checks_spec=[
-                                     ("tendon_force", "rms",
-                                      TOLERANCES["millard_euler_tendon_force_rms"]),
-                                     ("fiber_length", "max", None)],
-                                 note=f"{seconds * 1e3:.1f} ms for {case.duration} s")
-    return checks
+    return checks + _millard_euler_checks(case, "Millard acceleration, linearly implicit 2 ms x4",
+                                          reference)
+
+
+def _millard_tight_checks(case, label, tight, reference) -> list[Check]:
+    """A Millard case's initial fibre length and tight-run trajectory against its tolerances."""
+    checks = [compare(case.csv_path.name, case.name, "initial fiber_length [mskdiff init]",
+                      tight.outputs.fiber_length[0], reference["fiber_length"][0],
+                      tolerance=TOLERANCES["initial_fiber_length"], unit="m")]
+    return checks + _trajectory_checks(case, label, tight, reference, 1e-3, checks_spec=[
+        ("tendon_force", "max", TOLERANCES["millard_tight_tendon_force_max"]),
+        ("fiber_length", "max", TOLERANCES["millard_tight_fiber_length_max"]),
+        ("activation", "max", TOLERANCES["tight_activation_max"])])
+
+
+def _millard_euler_checks(case, label, reference) -> list[Check]:
+    """A Millard case run by `SemiImplicitEuler(4)` at 2 ms: tendon force RMS, fibre length."""
+    euler, seconds = _run_case(case, case.model(), SemiImplicitEuler(4), 2e-3)
+    return _trajectory_checks(case, label, euler, reference, 2e-3, checks_spec=[
+        ("tendon_force", "rms", TOLERANCES["millard_euler_tendon_force_rms"]),
+        ("fiber_length", "max", None)], note=f"{seconds * 1e3:.1f} ms for {case.duration} s")
 
 
 def _millard_case(case: IsolatedMTUCase, reference) -> list[Check]:
@@ -404,24 +409,10 @@ def _millard_case(case: IsolatedMTUCase, reference) -> list[Check]:
     if case.muscle_class == "Millard2012AccelerationMuscle":
         return _millard_acceleration_case(case, reference)
     tight = _tight_run(case.setup_path)
-    checks = [compare(case.csv_path.name, case.name, "initial fiber_length [mskdiff init]",
-                      tight.outputs.fiber_length[0], reference["fiber_length"][0],
-                      tolerance=TOLERANCES["initial_fiber_length"], unit="m")]
-    checks += _trajectory_checks(case, "Millard equilibrium, Diffrax Tsit5 rtol 1e-10", tight,
-                                 reference, 1e-3, checks_spec=[
-                                     ("tendon_force", "max",
-                                      TOLERANCES["millard_tight_tendon_force_max"]),
-                                     ("fiber_length", "max",
-                                      TOLERANCES["millard_tight_fiber_length_max"]),
-                                     ("activation", "max", TOLERANCES["tight_activation_max"])])
-    euler, seconds = _run_case(case, case.model(), SemiImplicitEuler(4), 2e-3)
-    checks += _trajectory_checks(case, "Millard equilibrium, semi-implicit Euler 2 ms x4", euler,
-                                 reference, 2e-3, checks_spec=[
-                                     ("tendon_force", "rms",
-                                      TOLERANCES["millard_euler_tendon_force_rms"]),
-                                     ("fiber_length", "max", None)],
-                                 note=f"{seconds * 1e3:.1f} ms for {case.duration} s")
-    return checks
+    return (_millard_tight_checks(case, "Millard equilibrium, Diffrax Tsit5 rtol 1e-10", tight,
+                                  reference)
+            + _millard_euler_checks(case, "Millard equilibrium, semi-implicit Euler 2 ms x4",
+                                    reference))
 
 
 def _isolated_mtu(path: Path) -> list[Check]:
