@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from mskdiff.muscle import millard_curves
-from mskdiff.validation.opensim import MILLARD_CURVES
 
 #: A point on each side of every segment join and of each domain end, per curve (defaults).
-CURVES = {name: build() for name, build in MILLARD_CURVES.items()}
+CURVES = {name: build() for name, build in millard_curves.CURVE_BUILDERS.items()}
 
 
 def _knots(curve):

@@ -194,11 +194,6 @@ def _equilibrium_residual(path):
                     tolerance=TOLERANCES["residual"], unit="-")]
 
 
-#: OpenSim's Millard 2012 curve classes and mskdiff's builders (keyword names are the curves'
-#: OpenSim property names).
-MILLARD_CURVES = millard_curves.CURVE_BUILDERS
-
-
 def _millard_curve_parameters(path: Path) -> dict[tuple[str, str], dict[str, float]]:
     """`{(param_set, curve): {parameter: value}}` from the `*_curve_params.csv` beside `path`."""
     params_path = path.with_name(path.name.replace("_curves.csv", "_curve_params.csv"))
@@ -232,10 +227,10 @@ def _millard_curves(path):
     checks = []
     for (param_set, name), values in parameters.items():
         rows = (table["param_set"] == param_set) & (table["curve"] == name)
-        if name not in MILLARD_CURVES or not rows.any():
+        if name not in millard_curves.CURVE_BUILDERS or not rows.any():
             continue
         x, label = table["x"][rows], f"{name} ({param_set})"
-        value, first, second, integral = _curve_columns(MILLARD_CURVES[name](**values), x)
+        value, first, second, integral = _curve_columns(millard_curves.CURVE_BUILDERS[name](**values), x)
         for column, computed, tolerance in (
                 ("value", value, TOLERANCES["millard_curve"]),
                 ("derivative1", first, TOLERANCES["millard_curve"]),
