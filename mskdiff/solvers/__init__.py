@@ -1,6 +1,5 @@
 """Solvers built on `jax.grad`/`jax.jacfwd`: parameter identification."""
 
-from .fit_job import plot_fit
 from .identify import (
     EquilibriumExperiment,
     FitResult,
@@ -11,5 +10,5 @@ from .identify import (
 from .reference_cases import equilibrium_problem, isolated_mtu_problem, perturb, sine_drive
 
 __all__ = ["EquilibriumExperiment", "FitResult", "FreeParameters", "TimeSeriesExperiment",
-           "equilibrium_problem", "fit", "isolated_mtu_problem", "perturb", "plot_fit",
+           "equilibrium_problem", "fit", "isolated_mtu_problem", "perturb",
            "sine_drive"]

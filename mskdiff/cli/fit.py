@@ -21,7 +21,7 @@ from ..io.osim import load_osim
 from ..io.osim_write import write_osim_parameters
 from ..io.reference import find_equilibrium_tables, find_isolated_mtu_cases
 from ..muscle.parameters import MuscleParameters
-from .identify import (
+from ..solvers.identify import (
     AbstractExperiment,
     EquilibriumExperiment,
     FitResult,
@@ -29,7 +29,7 @@ from .identify import (
     TimeSeriesExperiment,
     fit,
 )
-from .reference_cases import ReferenceProblem, equilibrium_problem, isolated_mtu_problem, perturb
+from ..solvers.reference_cases import ReferenceProblem, equilibrium_problem, isolated_mtu_problem, perturb
 
 
 def find_problems(data_dir, *, muscles: Sequence[str] | None = None, osim=None
@@ -189,3 +189,50 @@ def _plot_quantity(ax, experiment: AbstractExperiment, quantity: str, data, fitt
     ax.set_xlabel("time [s]")
     ax.set_ylabel(f"{quantity} [{unit}]")
     ax.legend()
+
+
+def run(args) -> int:
+    """`mskdiff fit`: fit, print the report; exit 1 if a fit did not converge."""
+    report = run_fit_job(args.data, _comma_list(args.free), out_dir=args.out, osim=args.osim,
+                         muscles=_comma_list(args.muscles) if args.muscles else None,
+                         perturbation=args.perturb, seed=args.seed, json_path=args.json,
+                         progress=not args.no_progress)
+    print(format_report(report))
+    for case in report["cases"]:
+        print(f"wrote plot: {case['plot']}" + (f", model: {case['osim']}" if "osim" in case else ""))
+    if args.json:
+        print(f"wrote report: {args.json}")
+    return 0 if all(c["converged"] for c in report["cases"]) else 1
+
+
+def _comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def add_parser(commands) -> None:
+    """Add this command's subparser to `commands`."""
+    fit = commands.add_parser(
+        "fit", help="fit muscle parameters to reference data (isolated MTUs, equilibria)",
+        description="Fit the free muscle parameters (Levenberg-Marquardt with exact forward-mode "
+                    "Jacobians, float64) to every case in DATA: isolated-MTU simulations "
+                    "(mtu_sim_<case>.csv + _setup.json; each starts from its set-up's "
+                    "parameters) and equilibrium tables (<prefix>_equilibrium.csv; starting "
+                    "from the *<prefix>*_muscles.csv beside it, or from --osim). Prints fitted, "
+                    "starting and set-up values with standard errors, writes a plot per case, "
+                    "and with --osim a copy of the model holding the fitted values. Exit 1 if "
+                    "a fit did not converge.")
+    fit.add_argument("--data", required=True, help="folder with the reference-format data")
+    fit.add_argument("--free", default="tendon_slack_length",
+                     help="comma-separated parameters to fit (default tendon_slack_length)")
+    fit.add_argument("--muscles", help="comma-separated muscles (default: all in DATA)")
+    fit.add_argument("--osim", help="starting model for equilibrium tables; the fitted values "
+                                    "are written to a copy of it in --out")
+    fit.add_argument("--perturb", type=float, default=0.0,
+                     help="first move the free parameters this fraction up or down (random "
+                          "sign per muscle), e.g. 0.1")
+    fit.add_argument("--seed", type=int, default=0, help="seed of the perturbation signs")
+    fit.add_argument("--out", default="mskdiff_out", help="output folder")
+    fit.add_argument("--json", help="write the report to this JSON file")
+    fit.add_argument("--no-progress", action="store_true", help="no progress bars")
+    fit.set_defaults(run=run)
+

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .integrate import DiffraxIntegrator, SemiImplicitEuler, Trajectory, simulate
-from .muscle import make_mtu
-from .muscle.parameters import MuscleParameters
+from ..integrate import DiffraxIntegrator, SemiImplicitEuler, Trajectory, simulate
+from ..muscle import FORMULATIONS, make_mtu
+from ..muscle.parameters import MuscleParameters
 
 #: Columns of the `mskdiff mtu` CSV (OpenSim output names), in order.
 MTU_COLUMNS = ("time", "excitation", "activation", "mtu_length", "fiber_length",
@@ -105,8 +105,8 @@ def run_mtu_job(muscle: str = "soleus_r", *, formulation: str = "tendon_force",
 
     Returns the paths written (`csv`, `plot`).
     """
-    from .models import rajagopal2016
-    from .muscle import MillardCurves
+    from ..models import rajagopal2016
+    from ..muscle import MillardCurves
 
     modes = {"elastic": "all_elastic", "file": "file", "rigid": "all_rigid"}
     if tendon not in modes:
@@ -129,3 +129,38 @@ def run_mtu_job(muscle: str = "soleus_r", *, formulation: str = "tendon_force",
     plot_mtu(columns, f"{muscle}: {formulation} formulation, {tendon} tendon, isometric step",
              paths["plot"])
     return paths
+
+
+def run(args) -> int:
+    """`mskdiff mtu`: run the job and print what it wrote."""
+    paths = run_mtu_job(args.muscle, formulation=args.formulation, tendon=args.tendon,
+                        integrator=args.integrator, substeps=args.substeps, dt=args.dt,
+                        duration=args.duration, out_dir=args.out, precision=args.precision)
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+    return 0
+
+
+def add_parser(commands) -> None:
+    """Add this command's subparser to `commands`."""
+    mtu = commands.add_parser(
+        "mtu", help="simulate one Rajagopal 2016 muscle under a step excitation (plot + CSV)",
+        description="Simulate one muscle of the built-in Rajagopal 2016 table, isometric at "
+                    "tendon slack length + optimal fiber length x cos(pennation), with excitation "
+                    "0.05 -> 1 (0.1-0.6 s) -> 0.05; writes a CSV of fiber length, tendon force "
+                    "and activation, and a plot.")
+    mtu.add_argument("--muscle", default="soleus_r", help="muscle name (default soleus_r)")
+    mtu.add_argument("--formulation", default="tendon_force",
+                     choices=FORMULATIONS,
+                     help="MTU formulation (default tendon_force: De Groote explicit)")
+    mtu.add_argument("--tendon", default="elastic", choices=["elastic", "file", "rigid"],
+                     help="tendon compliance: elastic (default), as the .osim file says, or rigid")
+    mtu.add_argument("--integrator", default="euler", choices=["euler", "diffrax"],
+                     help="semi-implicit Euler with sub-steps (default) or Diffrax Tsit5")
+    mtu.add_argument("--substeps", type=int, default=4, help="Euler sub-steps per step")
+    mtu.add_argument("--dt", type=float, default=2e-3, help="step [s] (default 0.002)")
+    mtu.add_argument("--duration", type=float, default=1.0, help="simulated time [s]")
+    mtu.add_argument("--precision", default="float64", choices=["float32", "float64"])
+    mtu.add_argument("--out", default="mskdiff_out", help="output folder (default mskdiff_out)")
+    mtu.set_defaults(run=run)
+

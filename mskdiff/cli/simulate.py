@@ -23,9 +23,10 @@ import mujoco
 import numpy as np
 
 from ..integrate.integrators import SemiImplicitEuler
-from .energetics import metabolic_rates
-from .plant import MJXPlant
-from .rollout import PlantTrajectory, rollout
+from ..muscle import FORMULATIONS
+from ..plant.energetics import metabolic_rates
+from ..plant.plant import MJXPlant
+from ..plant.rollout import PlantTrajectory, rollout
 
 #: Muscles driven above baseline by the default pattern (prefixes of myoLeg's names).
 ANTIGRAVITY_PREFIXES = ("vas", "soleus", "gas", "glmax", "glmed", "recfem", "tibant")
@@ -161,3 +162,41 @@ def run_simulate_job(*, envs: int = 8, seconds: float = 2.0, out_dir="mskdiff_ou
     plot_simulation(paths["plot"], plant, mj_model, trajectory, metabolic_rate,
                     f"myoLeg, {formulation} ({tendon_compliance} tendons), {envs} envs")
     return {**paths, "env_steps_per_second": rate}
+
+
+def run(args) -> int:
+    """`mskdiff simulate`: run the job and print what it wrote and the throughput."""
+    result = run_simulate_job(envs=args.envs, seconds=args.seconds, out_dir=args.out,
+                              formulation=args.formulation, tendon_compliance=args.tendon,
+                              substeps=args.substeps, seed=args.seed,
+                              progress=not args.no_progress)
+    print(f"wrote trajectory: {result['npz']}")
+    print(f"wrote plot: {result['plot']}")
+    device = jax.devices()[0]
+    print(f"throughput: {result['env_steps_per_second']:.0f} env-steps/s "
+          f"({args.envs} envs, {device.platform}:{device.device_kind}, compilation excluded)")
+    return 0
+
+
+def add_parser(commands) -> None:
+    """Add this command's subparser to `commands`."""
+    simulate = commands.add_parser(
+        "simulate", help="batched myoLeg with elastic tendons from standing (npz + plot)",
+        description="Run MyoSuite's myoLeg with the Rajagopal 2016 muscles (elastic tendons as "
+                    "in Rajagopal's model) in the MJX plant for N envs from a standing pose, "
+                    "with a default excitation pattern (anti-gravity muscles modulated at 1 Hz, "
+                    "legs in antiphase, a random phase per env). Writes simulate.npz (qpos, "
+                    "qvel, excitation, activation, tendon_force, fiber_length, mtu_length, "
+                    "names) and simulate.png, and prints the throughput.")
+    simulate.add_argument("--envs", type=int, default=8, help="number of envs (default 8)")
+    simulate.add_argument("--seconds", type=float, default=2.0, help="simulated time [s]")
+    simulate.add_argument("--formulation", default="tendon_force",
+                          choices=FORMULATIONS)
+    simulate.add_argument("--tendon", default="file", choices=["file", "all_elastic", "all_rigid"],
+                          help="tendon compliance (default: as Rajagopal's model, 46 elastic)")
+    simulate.add_argument("--substeps", type=int, default=4, help="MTU sub-steps per 2 ms step")
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the excitation phases")
+    simulate.add_argument("--out", default="mskdiff_out", help="output folder")
+    simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    simulate.set_defaults(run=run)
+
