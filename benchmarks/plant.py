@@ -8,7 +8,7 @@ iterations, 8 line-search iterations, float32):
 * plain MJX, `jit(vmap(mjx.step))` (MJX's own `while_loop` solve, MuJoCo's muscles);
 * the mskdiff plant: rigid tendons (`myoleg(formulation='rigid')`), elastic tendons
   (`tendon_force`, Rajagopal's compliance) with `SemiImplicitEuler(1|4|8)`, and MuJoCo's muscles
-  inside the plant (`mujoco_muscles=True`);
+  inside the plant (`MuJoCoMusclePlant`, from `myoleg(mujoco_muscles=True)`);
 * `jax.grad` of a rollout loss (elastic, one env) against the forward pass, with and without
   `checkpoint=True`: compile time, run time, memory;
 * physics defaults: solver iterations 2/3/4 and line-search iterations 4/8/50 (elastic, batch 16);

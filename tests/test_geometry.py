@@ -12,6 +12,7 @@ import pytest
 
 from mskdiff.cli import main
 from mskdiff.io import read_csv
+from mskdiff.models.coordinates import OPENSIM_TO_WORLD, coordinate_jacobian, qpos_from_coordinates
 from mskdiff.models.myoleg import myoleg_mjmodel
 from mskdiff.validation import passed, validate_opensim
 from mskdiff.validation.geometry import (
@@ -19,18 +20,15 @@ from mskdiff.validation.geometry import (
     MAX_OUTLIERS,
     MOMENT_ARM_OUTLIERS,
     MTU_LENGTH_OUTLIERS,
-    OPENSIM_TO_WORLD,
     compare_geometry,
-    coordinate_jacobian,
     find_walking_trials,
     format_geometry_table,
     model_geometry,
     plot_geometry,
-    qpos_from_coordinates,
     summarize_geometry,
     write_geometry_csv,
 )
-from mskdiff.validation.opensim import FAIL, PASS, SKIPPED
+from mskdiff.validation.report import FAIL, PASS, SKIPPED
 
 
 @pytest.fixture(scope="module")

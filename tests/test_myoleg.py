@@ -20,7 +20,7 @@ from mskdiff.models import (
     standing_qpos,
 )
 from mskdiff.muscle import MillardCurves, MillardEquilibriumMTU, make_mtu
-from mskdiff.plant import MJXPlant, rollout
+from mskdiff.plant import MJXPlant, MuJoCoMusclePlant, rollout
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,14 @@ def test_millard_equilibrium_plant_uses_rajagopals_curves(rajagopal_osim):
         for ours, theirs in zip(jax.tree.leaves(mtu.curves),
                                 jax.tree.leaves(MillardCurves.rajagopal2016()), strict=True):
             np.testing.assert_array_equal(ours, theirs)
+
+
+def test_mujoco_muscles_give_the_mujoco_muscle_plant():
+    plant = myoleg(mujoco_muscles=True)
+    assert isinstance(plant, MuJoCoMusclePlant)
+    assert plant.n_muscles == 80 and set(plant.muscle_names) == set(RAJAGOPAL2016_MUSCLE_NAMES)
+    with pytest.raises(ValueError, match="do not apply"):
+        myoleg(mujoco_muscles=True, formulation="rigid")
 
 
 def test_negative_timestep_is_rejected():

@@ -21,6 +21,7 @@ from helpers import assert_parts_match_finite_differences
 
 from mskdiff.models import crouch_qpos, myoleg, myoleg_mjmodel, random_standing_qpos
 from mskdiff.plant import PlantState, rollout
+from mskdiff.plant._mjx_compat import contact_distance
 
 N_STEPS = 50  # 0.1 s at 2 ms
 
@@ -50,7 +51,7 @@ def myoleg_problem():
             start = PlantState(template.data.replace(qpos=qpos, qvel=qvel), muscle)
             final, trajectory = rollout(model, start, excitations, segment_length=N_STEPS)
             value = jnp.sum(final.data.qpos ** 2) + 1e-3 * jnp.mean(trajectory.tendon_force)
-            return value, final.data._impl.contact.dist
+            return value, contact_distance(final.data)
 
         value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(loss, has_aux=True))
         inputs = (0.05 + 0.2 * jr.uniform(jr.key(2), (N_STEPS, plant.n_muscles)),
@@ -65,7 +66,7 @@ def test_myoleg_gradients_through_contact_match_finite_differences(myoleg_proble
     relative error <= 1e-5 (the issue asks 1e-3), both feet on the floor at the start and the
     end, no joint at a limit."""
     plant, mj_model, start, inputs, value_and_grad = myoleg_problem
-    start_contact = start.data._impl.contact.dist
+    start_contact = contact_distance(start.data)
     limited = mj_model.jnt_limited.astype(bool)
     low, high = mj_model.jnt_range[limited].T
     coordinate = np.asarray(start.data.qpos)[mj_model.jnt_qposadr[limited]]

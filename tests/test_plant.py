@@ -9,11 +9,13 @@ import mujoco
 import numpy as np
 import pytest
 
-from mskdiff.integrate import SemiImplicitEuler
+from mskdiff.integrate import SemiImplicitEuler, check_finite
+from mskdiff.integrate.simulate import error_if_nonfinite, first_nonfinite_step
 from mskdiff.models import TINY_LEG_MUSCLES, tiny_leg_mjmodel, tiny_leg_parameters
 from mskdiff.muscle import FORMULATIONS, MillardCurves, make_mtu
 from mskdiff.plant import (
     MJXPlant,
+    MuJoCoMusclePlant,
     NonFiniteStateError,
     check_trajectory,
     cpu_env_group_size,
@@ -21,14 +23,17 @@ from mskdiff.plant import (
 )
 
 
-def tiny_plant(formulation="tendon_force", **kwargs) -> MJXPlant:
+def tiny_plant(formulation="tendon_force") -> MJXPlant:
     params, options = tiny_leg_parameters(), {}
     if formulation.startswith("millard_"):  # damped fibres, a tendon curve per muscle
         params = eqx.tree_at(lambda p: p.fiber_damping, params, jnp.full(4, 0.1))
         options["curves"] = MillardCurves.from_parameters(
             {"TendonForceLengthCurve": {"strain_at_one_norm_force": [0.04, 0.049, 0.06, 0.049]}})
-    return MJXPlant.from_mjmodel(tiny_leg_mjmodel(), make_mtu(params, formulation, **options),
-                                 **kwargs)
+    return MJXPlant.from_mjmodel(tiny_leg_mjmodel(), make_mtu(params, formulation, **options))
+
+
+def tiny_mujoco_muscle_plant() -> MuJoCoMusclePlant:
+    return MuJoCoMusclePlant.from_mjmodel(tiny_leg_mjmodel())
 
 
 #: A crouched pose with the foot on the floor: pelvis height, hip, knee.
@@ -95,7 +100,8 @@ def test_actuation_is_moment_arms_times_tendon_force(formulation):
 @pytest.mark.x64
 def test_mujoco_muscles_match_mujoco_c():
     """With MuJoCo's own muscles the plant reproduces mj_step (same solver iterations)."""
-    plant = tiny_plant(mujoco_muscles=True)
+    plant = tiny_mujoco_muscle_plant()
+    assert plant.muscle_names == TINY_LEG_MUSCLES
     model = tiny_leg_mjmodel()
     model.opt.tolerance = 0.0  # C stops early at its tolerance; the plant always runs 3
     data = mujoco.MjData(model)
@@ -158,19 +164,35 @@ def test_cpu_env_groups_stay_below_the_lapack_split():
 
 
 def test_nonfinite_state_is_reported_with_env_and_step():
-    """Raised from inside the compiled rollout (a host callback), or recorded with `throw=False`
-    (a run-time flag: both runs use the batch test's program)."""
+    """Raised from inside the compiled rollout (`eqx.branched_error_if`), or recorded with
+    `throw=False` (a run-time flag: both runs use the batch test's program)."""
     plant = tiny_plant()
     states = plant.init_batch(np.stack([crouch_qpos()] * 3))
     poisoned = states.data.qvel.at[1, 1].set(jnp.inf)
     states = eqx.tree_at(lambda s: s.data.qvel, states, poisoned)
     excitations = jnp.full((25, 3, 4), 0.2)
-    with pytest.raises(Exception, match=r"env 1 at step 0"):
+    message = r"plant state \(NaN or inf\) first in env 1 at step 0"
+    with pytest.raises(eqx.EquinoxRuntimeError, match=message):
         jax.block_until_ready(rollout(plant, states, excitations, env_group=2))
     _, trajectory = rollout(plant, states, excitations, env_group=2, throw=False)
     np.testing.assert_array_equal(trajectory.nonfinite_step, [-1, 0, -1])
     with pytest.raises(NonFiniteStateError, match="env 1 at step 0"):
         check_trajectory(trajectory)
+
+
+def test_nonfinite_errors_name_the_step_and_env_and_throw_is_a_run_time_flag():
+    """The one mechanism of `rollout` and `simulate` (`error_if_nonfinite`), on small arrays."""
+    states = jnp.ones((6, 2)).at[4:, 1].set(jnp.nan)
+    first_bad = first_nonfinite_step(states)
+    assert int(first_bad) == 4 and int(first_nonfinite_step(jnp.ones((6, 2)))) == -1
+    check = eqx.filter_jit(lambda x, bad, throw: error_if_nonfinite(x, bad, 6, "test state", throw))
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"test state \(NaN or inf\) first in step 4"):
+        jax.block_until_ready(check(states, first_bad, True))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="first in env 2 at step 5"):
+        jax.block_until_ready(check(states, jnp.array([-1, -1, 5, 1]), True))
+    np.testing.assert_array_equal(check(states, jnp.array([-1, -1, 5, 1]), False), states)
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"MTU state \(NaN or inf\) first in step 4"):
+        jax.block_until_ready(eqx.filter_jit(check_finite)(states, "MTU state"))
 
 
 def test_sub_steps_converge():

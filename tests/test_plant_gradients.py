@@ -17,6 +17,7 @@ from helpers import assert_parts_match_finite_differences
 from test_plant import crouch_qpos, tiny_plant
 
 from mskdiff.plant import metabolic_energy, metabolic_rates, randomize, relative, rollout
+from mskdiff.plant._mjx_compat import contact_distance
 
 N_STEPS = 30
 #: Drawn once (fixed key) inside the loss, from the nominal values being differentiated.
@@ -39,7 +40,7 @@ def tiny_problem():
             energy = metabolic_energy(metabolic_rates(model, trajectory), model.dt)
             value = (jnp.sum(final.data.qpos ** 2) + 1e-3 * jnp.mean(trajectory.tendon_force)
                      + energy)
-            return value, final.data._impl.contact.dist
+            return value, contact_distance(final.data)
 
         return plant, eqx.filter_jit(eqx.filter_value_and_grad(loss, has_aux=True))
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
-from test_plant import crouch_qpos, tiny_plant
+from test_plant import crouch_qpos, tiny_mujoco_muscle_plant, tiny_plant
 
 from mskdiff.muscle import Bhargava2004Smoothed, MetabolicInputs, MetabolicParameters, Umberger2010
 from mskdiff.muscle.metabolic import basal_rate
@@ -27,6 +27,7 @@ from mskdiff.plant import (
     rollout,
     sample,
 )
+from mskdiff.rl import Noise, noisy_excitations, sample_noise
 
 #: One range of each kind for every randomisable quantity.
 RANGES = {
@@ -36,11 +37,12 @@ RANGES = {
     "max_isometric_force": relative(0.7, 1.3),
     "tendon_slack_length": relative(0.97, 1.03),
     "optimal_fiber_length": relative(0.9, 1.1, log=True),
-    "activation_time_constant": absolute(0.010, 0.020),
+    "activation_time_constant": absolute(0.010, 0.020, log=True),
     "deactivation_time_constant": relative(0.8, 1.25, shared=True),
-    "excitation_noise": absolute(0.0, 0.05),
-    "observation_noise": absolute(0.01, 0.1, log=True),
 }
+#: The noise scales (`mskdiff.rl.noise`), per env.
+NOISE_RANGES = {"excitation_noise": absolute(0.0, 0.05),
+                "observation_noise": absolute(0.01, 0.1, log=True)}
 N_ENVS, N_STEPS = 3, 25
 
 
@@ -122,12 +124,30 @@ def test_sample_mean_and_std_within_three_standard_errors():
     ({"tendon_slack_length": absolute(0.2, 0.3)}, "give a relative range"),
     ({"max_isometric_force": relative(0.0, 1.2)}, "must stay > 0"),
     ({"friction": absolute(-0.1, 1.0)}, "must stay >= 0"),
-    ({"excitation_noise": relative(0.5, 2.0)}, "give an absolute range"),
     ({"max_isometric_force": (0.8, 1.2)}, "must be a Range"),
 ])
 def test_impossible_ranges_raise_clear_errors(ranges, message):
     with pytest.raises((ValueError, TypeError), match=message):
         randomize(tiny_plant(), ranges, key=jr.key(0))
+
+
+def test_noise_scales_lie_within_their_ranges_and_bad_noise_ranges_raise():
+    noise = sample_noise(NOISE_RANGES, key=jr.key(1), n_envs=200)
+    for name, field in (("excitation_noise", "excitation_std"),
+                        ("observation_noise", "observation_std")):
+        values = np.asarray(getattr(noise, field))
+        spec = NOISE_RANGES[name]
+        assert values.shape == (200,) and np.unique(values).size == 200
+        assert np.all((spec.low <= values) & (values <= spec.high))
+    assert float(sample_noise({}, key=jr.key(0)).excitation_std) == 0.0
+    with pytest.raises(ValueError, match="give an absolute range"):
+        sample_noise({"excitation_noise": relative(0.5, 2.0)}, key=jr.key(0))
+    with pytest.raises(ValueError, match="must stay >= 0"):
+        sample_noise({"observation_noise": absolute(-0.1, 0.1)}, key=jr.key(0))
+    with pytest.raises(ValueError, match=r"unknown noise quantities \['body_mass'\]"):
+        sample_noise({"body_mass": absolute(0.1, 0.2)}, key=jr.key(0))
+    with pytest.raises(ValueError, match="standard deviation"):
+        Noise(excitation_std=-0.1)
 
 
 def test_malformed_ranges_and_muscle_ranges_on_mujoco_muscles_raise():
@@ -138,10 +158,8 @@ def test_malformed_ranges_and_muscle_ranges_on_mujoco_muscles_raise():
     with pytest.raises(ValueError, match="log-uniform range needs low > 0"):
         absolute(0.0, 1.0, log=True)
     with pytest.raises(ValueError, match="MuJoCo's own muscles"):
-        randomize(tiny_plant(mujoco_muscles=True), {"tendon_slack_length": relative(0.9, 1.1)},
+        randomize(tiny_mujoco_muscle_plant(), {"tendon_slack_length": relative(0.9, 1.1)},
                   key=jr.key(0))
-    with pytest.raises(ValueError, match="standard deviation"):
-        tiny_plant(excitation_noise=-0.1)
     plant = tiny_plant()
     with pytest.raises(ValueError, match=r"body_mass must be finite and > 0"):
         apply_sample(plant, {"body_mass": -plant.mjx_model.body_mass})
@@ -174,14 +192,16 @@ def test_gradients_with_respect_to_nominal_values_pass_through():
 
 @pytest.fixture(scope="module")
 def batch():
-    """Randomised plants (3 envs, vmap groups of 2) in one rollout, with excitation noise."""
+    """Randomised plants (3 envs, vmap groups of 2) in one rollout, with excitation noise of
+    a scale sampled per env."""
     plant = tiny_plant()
     plants, axes, record = randomize_batch(plant, RANGES, key=jr.key(11), n_envs=N_ENVS)
+    record = {**record, "noise": sample_noise(NOISE_RANGES, key=jr.key(13), n_envs=N_ENVS)}
     poses = np.stack([crouch_qpos(0.2, 0.5), crouch_qpos(0.4, 0.9), crouch_qpos(0.0, 0.3)])
     states = jax.vmap(lambda p, q: p.init(q, activation=0.1), in_axes=(axes, 0))(plants, poses)
     excitations = jnp.stack([jnp.full((N_STEPS, 4), a) for a in (0.3, 0.6, 0.4)], axis=1)
-    final, trajectory = rollout(plants, states, excitations, key=jr.key(12), plant_axes=axes,
-                                env_group=2)
+    noisy = noisy_excitations(record["noise"], excitations, key=jr.key(12))
+    final, trajectory = rollout(plants, states, noisy, plant_axes=axes, env_group=2)
     return plant, plants, axes, record, states, excitations, (final, trajectory)
 
 
@@ -194,11 +214,12 @@ def test_batch_of_randomised_plants_runs_in_one_vmapped_rollout(batch):
     env_keys, noise_keys = jr.split(jr.key(11), N_ENVS), jr.split(jr.key(12), N_ENVS)
     for env in range(N_ENVS):
         alone = randomize(plant, RANGES, key=env_keys[env])
-        for name, values in record.items():
-            np.testing.assert_array_equal(QUANTITIES[name].nominal(alone), values[env])
+        for name in RANGES:
+            np.testing.assert_array_equal(QUANTITIES[name].nominal(alone), record[name][env])
         state = jax.tree.map(lambda x: x[env], states)  # noqa: B023
-        _, single = rollout(alone, state, excitations[:, env], key=noise_keys[env],
-                            checkpoint=False)
+        noise = Noise(record["noise"].excitation_std[env])
+        noisy = noisy_excitations(noise, excitations[:, env], key=noise_keys[env])
+        _, single = rollout(alone, state, noisy, checkpoint=False)
         np.testing.assert_allclose(trajectory.qpos[:, env], single.qpos, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(trajectory.tendon_force[:, env], single.tendon_force,
                                    rtol=1e-4, atol=1e-3)
@@ -212,12 +233,12 @@ def test_excitation_noise_has_the_sampled_standard_deviation(batch):
     3 standard errors over 25 x 4 draws), a new draw for every step, muscle and env, with no
     correlation between consecutive steps (within 3 standard errors); the commands (0.3-0.6)
     stay more than 5 sigma from the clip at 0 and 1."""
-    _, plants, _, record, _, excitations, (_, trajectory) = batch
+    _, _, _, record, _, excitations, (_, trajectory) = batch
     noise = np.asarray(trajectory.excitation - excitations)
     assert np.unique(noise).size == noise.size
     for env in range(N_ENVS):
-        sigma, n = float(record["excitation_noise"][env]), noise[:, env].size
-        assert float(plants.excitation_noise[env]) == sigma > 0
+        sigma, n = float(record["noise"].excitation_std[env]), noise[:, env].size
+        assert sigma > 0
         assert abs(noise[:, env].mean()) <= 3 * sigma / np.sqrt(n)
         assert abs(noise[:, env].std() - sigma) <= 3 * sigma / np.sqrt(2 * n)
         lag_one = np.mean(noise[1:, env] * noise[:-1, env]) / noise[:, env].var()
@@ -225,10 +246,9 @@ def test_excitation_noise_has_the_sampled_standard_deviation(batch):
 
 
 def test_observation_noise():
-    plant = tiny_plant(observation_noise=0.2)
-    noisy = plant.noisy_observation(jnp.zeros(20_000), jr.key(0))
+    noisy = Noise(observation_std=0.2).observation(jnp.zeros(20_000), jr.key(0))
     assert abs(float(noisy.std()) - 0.2) <= 3 * 0.2 / np.sqrt(2 * 20_000)
-    np.testing.assert_array_equal(tiny_plant().noisy_observation(jnp.ones(3), jr.key(0)), 1.0)
+    np.testing.assert_array_equal(Noise().observation(jnp.ones(3), jr.key(0)), 1.0)
 
 
 def _env_plant(plants, axes, env):
@@ -286,7 +306,7 @@ def test_energy_cost_of_transport_and_per_kilogram_rates(batch):
     np.testing.assert_allclose(whole_body.total, np.asarray(rates.total).sum(axis=2) / mass,
                                rtol=1e-6)
     with pytest.raises(ValueError, match="MuJoCo's muscles"):
-        metabolic_rates(tiny_plant(mujoco_muscles=True), trajectory)
+        metabolic_rates(tiny_mujoco_muscle_plant(), trajectory)
     with pytest.raises(ValueError, match="per-muscle rates"):
         metabolic_energy(jax.tree.map(lambda r: r[:, 0], rates).summed(), plants.dt)  # (T,)
 

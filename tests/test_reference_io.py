@@ -1,11 +1,14 @@
 """Reference-case inputs: OpenSim's set-up functions as one pytree structure (`TimeFunction`)."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mskdiff.io import TimeFunction, find_isolated_mtu_cases, time_function
+from mskdiff.io import IsolatedMTUCase, TimeFunction, find_isolated_mtu_cases, time_function
+from mskdiff.io.reference import millard_curve_properties
 
 
 @pytest.mark.x64
@@ -58,3 +61,41 @@ def test_bad_specs_raise():
     with pytest.raises(ValueError, match="t1 > t0"):
         time_function({"type": "smooth_step", "t0": 0.5, "t1": 0.5, "y0": 0, "y1": 1})
     assert isinstance(time_function({"type": "constant", "value": 1.0}), TimeFunction)
+
+
+def test_millard_curve_changes_map_opensim_names():
+    """The README's flat names, OpenSim's `<curve>/<property>` paths, the muscle tables'
+    prefixes and unambiguous bare names all reach the same curve property."""
+    changes = {"tendon_strain_at_one_norm_force": 0.1, "fiber_strain_at_one_norm_force": 0.6,
+               "ActiveForceLengthCurve/minimum_value": 0.05, "fv_isometric_slope": 4.0,
+               "max_eccentric_velocity_force_multiplier": 1.5}
+    assert millard_curve_properties(changes) == {
+        "TendonForceLengthCurve": {"strain_at_one_norm_force": 0.1},
+        "FiberForceLengthCurve": {"strain_at_one_norm_force": 0.6},
+        "ActiveForceLengthCurve": {"minimum_value": 0.05},
+        "ForceVelocityCurve": {"isometric_slope": 4.0, "max_eccentric_velocity_force_multiplier": 1.5}}
+    assert millard_curve_properties({}) == {}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"strain_at_one_norm_force": 0.1}, "unknown curve property 'strain_at_one_norm_force'"),
+    ({"tendon_strain_at_one_norm_force": "0.1"}, "'tendon_strain_at_one_norm_force' must be a number"),
+    ({"tendon_curviness": 0.4}, "optional properties .* must be given all together"),
+    ([0.1], "must be a mapping"),
+])
+def test_bad_millard_curve_changes_raise(changes, message):
+    with pytest.raises(ValueError, match=message):
+        millard_curve_properties(changes)
+
+
+def test_curve_changes_name_the_file_and_need_a_millard_class(reference_dir, tmp_path):
+    setup = json.loads((reference_dir / "mtu_sim_dgf_soleus_r_isometric_step_setup.json").read_text())
+    path = tmp_path / "mtu_sim_dgf_changed_setup.json"
+    path.write_text(json.dumps({**setup, "millard_curve_changes": {"tendon_strain_at_one_norm_force": 0.1}}))
+    with pytest.raises(ValueError, match=r"mtu_sim_dgf_changed_setup.json: `millard_curve_changes` "
+                                         r"applies to .* only; this case is DeGrooteFregly2016Muscle"):
+        IsolatedMTUCase(path)
+    path.write_text(json.dumps({**setup, "excitation": {"type": "sine", "amplitude": 0.1}}))
+    with pytest.raises(ValueError, match=r"mtu_sim_dgf_changed_setup.json: `excitation`: a 'sine' "
+                                         r"function needs keys .*; missing \['omega', 'phase', 'offset'\]"):
+        IsolatedMTUCase(path)

@@ -7,7 +7,7 @@ import pytest
 
 from mskdiff.cli import main
 from mskdiff.validation import TOLERANCES, passed, validate_opensim
-from mskdiff.validation.opensim import CROSS_MODEL, ERROR, FAIL, PASS, REPORT, SKIPPED
+from mskdiff.validation.report import CROSS_MODEL, ERROR, FAIL, PASS, REPORT, SKIPPED
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,9 @@ def test_issue_tolerances_are_the_ones_checked(shared_checks):
             toleranced = [c for c in _select(shared_checks, case, part) if c.tolerance]
             assert toleranced and all(c.status == PASS and c.metric == metric
                                       for c in toleranced), (case, part)
+    # Run times are of a compiled run, labelled so (compile time excluded).
+    timed = [c for c in shared_checks if " ms for " in c.note]
+    assert len(timed) >= 5 * 2 + 4 and all(c.note.endswith(" s (compiled run)") for c in timed)
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 import csv
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +11,24 @@ import numpy as np
 from ..integrate import DiffraxIntegrator, SemiImplicitEuler, Trajectory, simulate
 from ..muscle import FORMULATIONS, make_mtu
 from ..muscle.parameters import MuscleParameters
+
+#: `--tendon` of `mtu` and `simulate` -> the library's `tendon_compliance`.
+TENDON_MODES = {"file": "file", "elastic": "all_elastic", "rigid": "all_rigid"}
+TENDON_HELP = ("tendon compliance: 'file' as the model says (Rajagopal 2016: 46 elastic, 34 rigid "
+               "tendons), 'elastic' all elastic, 'rigid' all rigid")
+
+
+def tendon_compliance(tendon: str) -> str:
+    """The library's `tendon_compliance` for a `--tendon` value (`TENDON_MODES`)."""
+    if tendon not in TENDON_MODES:
+        raise ValueError(f"unknown tendon mode {tendon!r}; choose from {list(TENDON_MODES)}")
+    return TENDON_MODES[tendon]
+
+
+def add_tendon_argument(parser, default: str) -> None:
+    """`--tendon {file,elastic,rigid}`, the same for every command."""
+    parser.add_argument("--tendon", default=default, choices=list(TENDON_MODES), help=TENDON_HELP)
+
 
 #: Columns of the `mskdiff mtu` CSV (OpenSim output names), in order.
 MTU_COLUMNS = ("time", "excitation", "activation", "mtu_length", "fiber_length",
@@ -48,7 +67,7 @@ def isometric_step(params: MuscleParameters, *, formulation: str = "tendon_force
     drive = lambda t: (jnp.full_like(length, excitation(t)), length, jnp.zeros_like(length))
     times = jnp.arange(round(duration / dt) + 1) * dt
     state0 = mtu.init_state(length, jnp.zeros_like(length), jnp.full_like(length, low))
-    run = jax.jit(lambda s: simulate(mtu, s, times, drive, integrator=integrator))
+    run = eqx.filter_jit(lambda s: simulate(mtu, s, times, drive, integrator=integrator))
     return run(state0)
 
 
@@ -103,21 +122,20 @@ def run_mtu_job(muscle: str = "soleus_r", *, formulation: str = "tendon_force",
                 precision: str = "float64") -> dict[str, Path]:
     """`mskdiff mtu`: one Rajagopal 2016 muscle under a step excitation; writes CSV and PNG.
 
+    `tendon` is 'file' (as Rajagopal's model says), 'elastic' or 'rigid' (`TENDON_MODES`).
     Returns the paths written (`csv`, `plot`).
     """
     from ..models import rajagopal2016
     from ..muscle import MillardCurves
 
-    modes = {"elastic": "all_elastic", "file": "file", "rigid": "all_rigid"}
-    if tendon not in modes:
-        raise ValueError(f"unknown tendon mode {tendon!r}; choose from {list(modes)}")
+    compliance = tendon_compliance(tendon)
     integrators = {"euler": lambda: SemiImplicitEuler(substeps), "diffrax": DiffraxIntegrator}
     if integrator not in integrators:
         raise ValueError(f"unknown integrator {integrator!r}; choose from {list(integrators)}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with jax.enable_x64(precision == "float64"):
-        params = rajagopal2016([muscle], tendon_compliance=modes[tendon])
+        params = rajagopal2016([muscle], tendon_compliance=compliance)
         options = ({"curves": MillardCurves.rajagopal2016()}
                    if formulation.startswith("millard_") else {})
         trajectory = isometric_step(params, formulation=formulation, duration=duration, dt=dt,
@@ -149,18 +167,18 @@ def add_parser(commands) -> None:
                     "tendon slack length + optimal fiber length x cos(pennation), with excitation "
                     "0.05 -> 1 (0.1-0.6 s) -> 0.05; writes a CSV of fiber length, tendon force "
                     "and activation, and a plot.")
-    mtu.add_argument("--muscle", default="soleus_r", help="muscle name (default soleus_r)")
-    mtu.add_argument("--formulation", default="tendon_force",
-                     choices=FORMULATIONS,
-                     help="MTU formulation (default tendon_force: De Groote explicit)")
-    mtu.add_argument("--tendon", default="elastic", choices=["elastic", "file", "rigid"],
-                     help="tendon compliance: elastic (default), as the .osim file says, or rigid")
+    mtu.add_argument("--muscle", default="soleus_r",
+                     help="muscle name, as in Rajagopal2016.osim (e.g. vasint_r, gasmed_l)")
+    mtu.add_argument("--formulation", default="tendon_force", choices=FORMULATIONS,
+                     help="MTU formulation (tendon_force: De Groote explicit)")
+    add_tendon_argument(mtu, default="elastic")
     mtu.add_argument("--integrator", default="euler", choices=["euler", "diffrax"],
-                     help="semi-implicit Euler with sub-steps (default) or Diffrax Tsit5")
+                     help="semi-implicit Euler with sub-steps, or Diffrax Tsit5")
     mtu.add_argument("--substeps", type=int, default=4, help="Euler sub-steps per step")
-    mtu.add_argument("--dt", type=float, default=2e-3, help="step [s] (default 0.002)")
+    mtu.add_argument("--dt", type=float, default=2e-3, help="output and integrator step [s]")
     mtu.add_argument("--duration", type=float, default=1.0, help="simulated time [s]")
-    mtu.add_argument("--precision", default="float64", choices=["float32", "float64"])
-    mtu.add_argument("--out", default="mskdiff_out", help="output folder (default mskdiff_out)")
+    mtu.add_argument("--precision", default="float64", choices=["float32", "float64"],
+                     help="floating-point precision")
+    mtu.add_argument("--out", default="mskdiff_out", help="output folder")
     mtu.set_defaults(run=run)
 

@@ -7,10 +7,14 @@ Writes `simulate.npz` with these keys (T steps, N envs, M muscles):
   `fiber_length`, `mtu_length` [T, N, M] m; `mtu_velocity` [T, N, M] m/s;
 - `metabolic_rate` [T, N, M] W (smoothed Bhargava 2004, per muscle), `body_mass` kg;
 - `muscle_names` [M], `joint_names` [nq entries, free-joint coordinates expanded],
-  `env_steps_per_second` (throughput without compilation), `formulation`.
+  `env_steps_per_second` (throughput without compilation), `formulation`, `tendon`;
+- `pelvis_height` [T, N] m (height of myoLeg's root body, the pelvis, above the floor at z = 0),
+  `on_floor` [N] bool (the env *ended on the floor*: final pelvis height below
+  `floor_threshold` = `FLOOR_THRESHOLD` m; standing is 0.95 m, a body lying or sitting on the
+  floor 0.03-0.3 m) and `envs_on_floor` (how many).
 
 and `simulate.png` (hip/knee/ankle angles, tendon forces, fibre lengths and whole-body muscle
-metabolic rate of env 0).
+metabolic rate of env 0, and the pelvis height of every env).
 """
 
 import time
@@ -26,13 +30,16 @@ from ..integrate.integrators import SemiImplicitEuler
 from ..muscle import FORMULATIONS
 from ..plant.energetics import metabolic_rates
 from ..plant.plant import MJXPlant
-from ..plant.rollout import PlantTrajectory, rollout
+from ..plant.rollout import NonFiniteStateError, PlantTrajectory, rollout
+from .mtu import add_tendon_argument, tendon_compliance
 
 #: Muscles driven above baseline by the default pattern (prefixes of myoLeg's names).
 ANTIGRAVITY_PREFIXES = ("vas", "soleus", "gas", "glmax", "glmed", "recfem", "tibant")
 #: Joints shown in the plot (right side).
 PLOTTED_JOINTS = ("hip_flexion_r", "knee_angle_r", "ankle_angle_r")
 PLOTTED_MUSCLES = ("soleus_r", "gasmed_r", "vasint_r", "glmax1_r", "tibant_r")
+#: An env *ended on the floor* when its final pelvis height is below this [m] (standing: 0.95 m).
+FLOOR_THRESHOLD = 0.5
 
 
 def default_excitation(plant: MJXPlant, n_steps: int, n_envs: int, *, key) -> jax.Array:
@@ -63,12 +70,25 @@ def joint_coordinate_names(mj_model: mujoco.MjModel) -> list[str]:
     return names
 
 
+def pelvis_height(mj_model: mujoco.MjModel, qpos) -> np.ndarray:
+    """Height [m] of myoLeg's root body (the pelvis; its free joint's z) from `qpos [..., nq]`."""
+    free = [j for j in range(mj_model.njnt) if mj_model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+    if not free:
+        raise ValueError("the model has no free joint, so no pelvis height")
+    return np.asarray(qpos)[..., mj_model.jnt_qposadr[free[0]] + 2]
+
+
 def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: int = 0,
                    substeps: int = 4, chunk_seconds: float = 0.1, progress: bool = True):
     """Roll out `n_envs` copies from `qpos` for `seconds`; returns (trajectory, env-steps/s).
 
     Runs in jitted chunks of `chunk_seconds` with a progress bar; the throughput excludes the
-    first chunk (compilation).
+    first chunk (compilation). The rollout runs with `throw=False` and each chunk is checked for
+    non-finite states here, on the host, so that the compiled rollout holds no host callback:
+    JAX does not keep programs with host callbacks in its persistent compilation cache.
+
+    Raises:
+        NonFiniteStateError: naming the first env that went non-finite, and the step.
     """
     from tqdm.auto import tqdm
 
@@ -81,9 +101,10 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
     pieces, start = [], None
     for k in tqdm(range(n_chunks), desc=f"simulate {n_envs} envs", disable=not progress):
         state, piece = rollout(plant, state, excitation[k * chunk:(k + 1) * chunk],
-                               integrator=integrator, checkpoint=False)
-        jax.block_until_ready(piece)
-        pieces.append(jax.tree.map(np.asarray, piece))
+                               integrator=integrator, checkpoint=False, throw=False)
+        piece = jax.tree.map(np.asarray, piece)
+        _check_finite(piece.qpos, first_step=k * chunk)
+        pieces.append(piece)
         if k == 0:
             start = time.perf_counter()
     elapsed = time.perf_counter() - start
@@ -92,9 +113,22 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
     return trajectory, rate
 
 
+def _check_finite(qpos: np.ndarray, first_step: int) -> None:
+    """Raise `NonFiniteStateError` if any env's `qpos [T, N, nq]` is not finite."""
+    bad = ~np.isfinite(qpos).all(axis=-1)
+    if bad.any():
+        steps, envs = np.nonzero(bad)
+        first = int(np.argmin(steps))
+        raise NonFiniteStateError(
+            f"the state of env {envs[first]} became non-finite (NaN or inf) at step "
+            f"{first_step + steps[first]}; {len(set(envs.tolist()))} env(s) in all")
+
+
 def write_npz(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, metabolic_rate,
-              rate, formulation: str) -> None:
+              rate, formulation: str, tendon: str = "file") -> None:
     """Save the documented keys (module docstring)."""
+    height = pelvis_height(mj_model, trajectory.qpos)
+    on_floor = height[-1] < FLOOR_THRESHOLD
     np.savez_compressed(
         path, time=trajectory.time[:, 0], qpos=trajectory.qpos, qvel=trajectory.qvel,
         excitation=trajectory.excitation, activation=trajectory.muscle.activation,
@@ -103,12 +137,17 @@ def write_npz(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, meta
         metabolic_rate=metabolic_rate, body_mass=float(plant.total_mass),
         muscle_names=np.array(plant.muscle_names),
         joint_names=np.array(joint_coordinate_names(mj_model)),
-        env_steps_per_second=rate, formulation=formulation)
+        env_steps_per_second=rate, formulation=formulation, tendon=tendon,
+        pelvis_height=height, on_floor=on_floor, envs_on_floor=int(on_floor.sum()),
+        floor_threshold=FLOOR_THRESHOLD)
 
 
 def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, metabolic_rate,
                     title: str):
-    """Joint angles, tendon forces, fibre lengths and metabolic rate [W/kg] of env 0."""
+    """Env 0's joint angles, tendon forces, fibre lengths, metabolic rate; every env's pelvis height.
+
+    The pelvis panel draws env 0 in black and the floor threshold (`FLOOR_THRESHOLD`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,21 +155,33 @@ def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory
 
     t = trajectory.time[:, 0]
     coordinates = joint_coordinate_names(mj_model)
-    fig, axes = plt.subplots(4, 1, figsize=(8, 11), sharex=True)
+    fig, axes = plt.subplots(5, 1, figsize=(8, 13), sharex=True)
     for joint in PLOTTED_JOINTS:
         axes[0].plot(t, np.degrees(trajectory.qpos[:, 0, coordinates.index(joint)]), label=joint)
-    axes[0].set_ylabel("joint angle [deg]")
+    axes[0].set_ylabel("env 0: joint angle [deg]")
     muscles = [m for m in PLOTTED_MUSCLES if m in plant.muscle_names]
     for muscle in muscles:
         i = plant.muscle_names.index(muscle)
         axes[1].plot(t, trajectory.tendon_force[:, 0, i], label=muscle)
         axes[2].plot(t, 100 * trajectory.fiber_length[:, 0, i], label=muscle)
-    axes[1].set_ylabel("tendon force [N]")
-    axes[2].set_ylabel("fibre length [cm]")
+    axes[1].set_ylabel("env 0: tendon force [N]")
+    axes[2].set_ylabel("env 0: fibre length [cm]")
     axes[3].plot(t, metabolic_rate[:, 0].sum(axis=-1) / float(plant.total_mass), color="k",
                  label="all muscles (smoothed Bhargava 2004)")
-    axes[3].set_ylabel("metabolic rate [W/kg]")
-    axes[3].set_xlabel("time [s]")
+    axes[3].set_ylabel("env 0: metabolic rate [W/kg]")
+    height = pelvis_height(mj_model, trajectory.qpos)
+    n_envs = height.shape[1]
+    on_floor = int((height[-1] < FLOOR_THRESHOLD).sum())
+    if n_envs > 1:
+        axes[4].plot(t, height[:, 1:], color="C0", lw=0.7, alpha=0.6)
+        others = "env 1" if n_envs == 2 else f"envs 1-{n_envs - 1}"
+        axes[4].plot([], [], color="C0", lw=0.7, label=others)
+    axes[4].plot(t, height[:, 0], color="k", lw=1.5, label="env 0")
+    axes[4].axhline(FLOOR_THRESHOLD, color="C3", ls="--", lw=1,
+                    label=f"on the floor below {FLOOR_THRESHOLD} m ({on_floor}/{n_envs} envs at the end)")
+    axes[4].set_ylim(bottom=0)
+    axes[4].set_ylabel("pelvis height [m]")
+    axes[4].set_xlabel("time [s]")
     for ax in axes:
         ax.legend(fontsize=8, ncol=3)
     fig.suptitle(title)
@@ -140,34 +191,41 @@ def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory
 
 
 def run_simulate_job(*, envs: int = 8, seconds: float = 2.0, out_dir="mskdiff_out",
-                     formulation: str = "tendon_force", tendon_compliance: str = "file",
+                     formulation: str = "tendon_force", tendon: str = "file",
                      substeps: int = 4, seed: int = 0, progress: bool = True) -> dict:
     """`mskdiff simulate`: myoLeg with elastic tendons from standing; writes npz and png.
 
-    Returns the paths written and the throughput (`env_steps_per_second`).
+    `tendon` is 'file' (as Rajagopal's model says: 46 elastic, 34 rigid), 'elastic' or 'rigid'.
+    Returns the paths written (`npz`, `plot`), the throughput (`env_steps_per_second`), how many
+    envs ended on the floor (`envs_on_floor`, final pelvis height below `FLOOR_THRESHOLD`) and
+    `envs`.
     """
     from ..models.myoleg import myoleg, myoleg_mjmodel, standing_qpos
 
     if envs < 1 or seconds <= 0:
         raise ValueError(f"need envs >= 1 and seconds > 0, got envs={envs}, seconds={seconds}")
+    compliance = tendon_compliance(tendon)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plant = myoleg(formulation=formulation, tendon_compliance=tendon_compliance)
+    plant = myoleg(formulation=formulation, tendon_compliance=compliance)
     mj_model = myoleg_mjmodel()
     trajectory, rate = simulate_batch(plant, standing_qpos(mj_model), envs, seconds, seed=seed,
                                       substeps=substeps, progress=progress)
     metabolic_rate = np.asarray(metabolic_rates(plant, trajectory).total)
     paths = {"npz": out_dir / "simulate.npz", "plot": out_dir / "simulate.png"}
-    write_npz(paths["npz"], plant, mj_model, trajectory, metabolic_rate, rate, formulation)
+    write_npz(paths["npz"], plant, mj_model, trajectory, metabolic_rate, rate, formulation, tendon)
+    shown = "env 0 shown" if envs == 1 else f"env 0 of {envs} shown, pelvis height of all"
     plot_simulation(paths["plot"], plant, mj_model, trajectory, metabolic_rate,
-                    f"myoLeg, {formulation} ({tendon_compliance} tendons), {envs} envs")
-    return {**paths, "env_steps_per_second": rate}
+                    f"myoLeg, {formulation}, {tendon} tendons, {seconds:g} s ({shown})")
+    on_floor = pelvis_height(mj_model, trajectory.qpos[-1]) < FLOOR_THRESHOLD
+    return {**paths, "env_steps_per_second": rate, "envs": envs,
+            "envs_on_floor": int(on_floor.sum())}
 
 
 def run(args) -> int:
     """`mskdiff simulate`: run the job and print what it wrote and the throughput."""
     result = run_simulate_job(envs=args.envs, seconds=args.seconds, out_dir=args.out,
-                              formulation=args.formulation, tendon_compliance=args.tendon,
+                              formulation=args.formulation, tendon=args.tendon,
                               substeps=args.substeps, seed=args.seed,
                               progress=not args.no_progress)
     print(f"wrote trajectory: {result['npz']}")
@@ -175,6 +233,8 @@ def run(args) -> int:
     device = jax.devices()[0]
     print(f"throughput: {result['env_steps_per_second']:.0f} env-steps/s "
           f"({args.envs} envs, {device.platform}:{device.device_kind}, compilation excluded)")
+    print(f"on the floor at the end: {result['envs_on_floor']} of {result['envs']} envs "
+          f"(pelvis below {FLOOR_THRESHOLD} m; standing is 0.95 m)")
     return 0
 
 
@@ -187,13 +247,15 @@ def add_parser(commands) -> None:
                     "with a default excitation pattern (anti-gravity muscles modulated at 1 Hz, "
                     "legs in antiphase, a random phase per env). Writes simulate.npz (qpos, "
                     "qvel, excitation, activation, tendon_force, fiber_length, mtu_length, "
-                    "names) and simulate.png, and prints the throughput.")
-    simulate.add_argument("--envs", type=int, default=8, help="number of envs (default 8)")
+                    "pelvis_height, names, ...) and simulate.png (env 0, and every env's pelvis "
+                    f"height), and prints the throughput and how many envs ended on the floor "
+                    f"(pelvis below {FLOOR_THRESHOLD} m). The first run compiles for about a "
+                    "minute on a CPU; later runs reuse the compiled programs (see mskdiff --help).")
+    simulate.add_argument("--envs", type=int, default=8, help="number of envs")
     simulate.add_argument("--seconds", type=float, default=2.0, help="simulated time [s]")
-    simulate.add_argument("--formulation", default="tendon_force",
-                          choices=FORMULATIONS)
-    simulate.add_argument("--tendon", default="file", choices=["file", "all_elastic", "all_rigid"],
-                          help="tendon compliance (default: as Rajagopal's model, 46 elastic)")
+    simulate.add_argument("--formulation", default="tendon_force", choices=FORMULATIONS,
+                          help="MTU formulation (tendon_force: De Groote explicit)")
+    add_tendon_argument(simulate, default="file")
     simulate.add_argument("--substeps", type=int, default=4, help="MTU sub-steps per 2 ms step")
     simulate.add_argument("--seed", type=int, default=0, help="seed of the excitation phases")
     simulate.add_argument("--out", default="mskdiff_out", help="output folder")

@@ -35,21 +35,59 @@ CLASS_DEFAULTS = {
 }
 
 
-def read_csv(path) -> dict[str, np.ndarray]:
-    """A CSV with one header row as column name -> array (float where every value parses)."""
+def read_csv(path, required=()) -> dict[str, np.ndarray]:
+    """A CSV with one header row as column name -> array (float where every value parses).
+
+    Args:
+        path: the file.
+        required: column names it must have.
+
+    Raises:
+        ValueError: naming the file and the line or column: no header, no data rows, a row
+            with the wrong number of fields (e.g. a truncated file), a missing `required`
+            column, or a value that is not a number in a column whose first value is.
+    """
+    name = Path(path).name
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
-        raise ValueError(f"{path}: empty CSV file")
+        raise ValueError(f"{name}: empty CSV file (expected a header row and data rows)")
     header, body = rows[0], rows[1:]
-    columns = {}
-    for i, name in enumerate(header):
-        values = [r[i] for r in body]
-        try:
-            columns[name] = np.asarray(values, dtype=float)
-        except ValueError:
-            columns[name] = np.asarray(values)
-    return columns
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}; expected columns {list(required)} "
+                         f"(has {len(header)}: {header[:8]}{' ...' if len(header) > 8 else ''})")
+    if not body:
+        raise ValueError(f"{name}: header only, no data rows (expected at least one)")
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{name}: line {line} has {len(row)} fields, expected "
+                             f"{len(header)} (one per header column); is the file truncated?")
+    return {column: _column(name, column, [r[i] for r in body])
+            for i, column in enumerate(header)}
+
+
+def _column(name: str, column: str, values: list[str]) -> np.ndarray:
+    """Floats where every value parses; text where the first does not; else a named error."""
+    try:
+        return np.asarray(values, dtype=float)
+    except ValueError:
+        pass
+    try:
+        float(values[0])
+    except ValueError:
+        return np.asarray(values)
+    line, bad = next((k + 2, v) for k, v in enumerate(values) if not _is_number(v))
+    raise ValueError(f"{name}: line {line}, column {column!r}: {bad!r} is not a number "
+                     "(expected a float, as in the column's other rows)")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 #: Piecewise-linear knots are padded to a multiple of this, so set-ups with a few knots more or
@@ -87,7 +125,15 @@ class TimeFunction(eqx.Module):
     @classmethod
     def from_spec(cls, spec: dict) -> "TimeFunction":
         """From a set-up's description (the reference README's types)."""
+        if not isinstance(spec, dict):
+            raise ValueError(f"a function needs a mapping with a `type`, got {spec!r}")
         kind = spec.get("type")
+        if kind not in _FUNCTION_KEYS:
+            raise ValueError(f"unknown function type {kind!r}; known: {', '.join(_FUNCTION_KEYS)}")
+        missing = [k for k in _FUNCTION_KEYS[kind] if k not in spec]
+        if missing:
+            raise ValueError(f"a {kind!r} function needs keys {list(_FUNCTION_KEYS[kind])}; "
+                             f"missing {missing}")
         parts = dict(offset=0.0, amplitude=0.0, omega=0.0, phase=0.0, knots_t=[0.0, 1.0],
                      knots_y=[0.0, 0.0], step_t0=0.0, step_t1=1.0, step_rise=0.0)
         if kind == "constant":
@@ -96,17 +142,19 @@ class TimeFunction(eqx.Module):
             parts.update({k: spec[k] for k in ("amplitude", "omega", "phase", "offset")})
         elif kind == "piecewise_linear":
             parts["knots_t"], parts["knots_y"] = _checked_knots(spec["t"], spec["y"])
-        elif kind == "smooth_step":
+        else:
             if not spec["t1"] > spec["t0"]:
                 raise ValueError(f"smooth_step needs t1 > t0, got t0={spec['t0']}, t1={spec['t1']}")
             parts.update(offset=spec["y0"], step_t0=spec["t0"], step_t1=spec["t1"],
                          step_rise=spec["y1"] - spec["y0"])
-        else:
-            raise ValueError(f"unknown function type {kind!r}; known: constant, sine, "
-                             "piecewise_linear, smooth_step")
         knots_t, knots_y = _padded_knots(parts.pop("knots_t"), parts.pop("knots_y"))
         return cls(knots_t=knots_t, knots_y=knots_y,
                    **{k: np.asarray(v, dtype=np.float64) for k, v in parts.items()})
+
+
+#: The keys each set-up function type needs (the reference README's types).
+_FUNCTION_KEYS = {"constant": ("value",), "sine": ("amplitude", "omega", "phase", "offset"),
+                  "piecewise_linear": ("t", "y"), "smooth_step": ("t0", "t1", "y0", "y1")}
 
 
 def _checked_knots(t, y) -> tuple[np.ndarray, np.ndarray]:
@@ -152,23 +200,59 @@ class CaseDrive(eqx.Module):
         return self.excitation(t)[None], length[None], velocity[None]
 
 
+#: Keys an isolated-MTU set-up must have (the reference README's section 3).
+SETUP_KEYS = ("muscle_class", "excitation", "mtu_length", "duration")
+#: Columns of `mtu_sim_<case>.csv` that the comparisons and fits read.
+REFERENCE_COLUMNS = ("time", "activation", "fiber_length", "tendon_force")
+#: The output step of `mtu_sim_<case>.csv` [s] (the reference README's).
+_REFERENCE_STEP = 1e-3
+#: Millard classes, whose set-ups may carry `millard_curve_changes`.
+MILLARD_CLASSES = ("Millard2012EquilibriumMuscle", "Millard2012AccelerationMuscle")
+
+
 class IsolatedMTUCase:
-    """One isolated-MTU simulation case: set-up, reference table, parameters and inputs."""
+    """One isolated-MTU simulation case: set-up, reference table, parameters and inputs.
+
+    Raises:
+        ValueError: naming the set-up file and the key: invalid JSON (e.g. cut short), a missing
+            key of `SETUP_KEYS`, an unknown muscle class, a malformed function, or an unknown
+            `millard_curve_changes` property.
+    """
 
     def __init__(self, setup_path):
         setup_path = Path(setup_path)
         self.setup_path = setup_path
         self.name = setup_path.name.removesuffix("_setup.json").removeprefix("mtu_sim_")
         self.csv_path = setup_path.with_name(f"mtu_sim_{self.name}.csv")
-        with open(setup_path) as f:
-            self.setup = json.load(f)
-        self.muscle_class = self.setup.get("muscle_class")
+        self.setup = read_json(setup_path)
+        missing = [k for k in SETUP_KEYS if k not in self.setup]
+        if missing:
+            raise ValueError(f"{setup_path.name}: missing key(s) {missing}; an isolated-MTU "
+                             f"set-up needs {list(SETUP_KEYS)}")
+        self.muscle_class = self.setup["muscle_class"]
         if self.muscle_class not in MUSCLE_CLASSES:
-            raise ValueError(f"{setup_path}: unknown muscle_class {self.muscle_class!r}; "
+            raise ValueError(f"{setup_path.name}: unknown muscle_class {self.muscle_class!r}; "
                              f"known: {list(MUSCLE_CLASSES)}")
+        #: `{curve class: {property: value}}` from the set-up's `millard_curve_changes`.
+        self.curve_changes = self._curve_changes()
         #: Inputs as a function of time (a pytree: cases of one duration share compiles).
-        self.drive = CaseDrive(time_function(self.setup["excitation"]),
-                               time_function(self.setup["mtu_length"]))
+        self.drive = CaseDrive(self._function("excitation"), self._function("mtu_length"))
+
+    def _function(self, key: str) -> TimeFunction:
+        try:
+            return time_function(self.setup[key])
+        except ValueError as error:
+            raise ValueError(f"{self.setup_path.name}: `{key}`: {error}") from None
+
+    def _curve_changes(self) -> dict[str, dict[str, float]]:
+        changes = self.setup.get("millard_curve_changes") or {}
+        if changes and self.muscle_class not in MILLARD_CLASSES:
+            raise ValueError(f"{self.setup_path.name}: `millard_curve_changes` applies to "
+                             f"{list(MILLARD_CLASSES)} only; this case is {self.muscle_class}")
+        try:
+            return millard_curve_properties(changes)
+        except ValueError as error:
+            raise ValueError(f"{self.setup_path.name}: {error}") from None
 
     @property
     def duration(self) -> float:
@@ -193,10 +277,14 @@ class IsolatedMTUCase:
         """`MuscleParameters` of the case's single muscle (fields it lacks take class defaults).
 
         Millard cases map to De Groote parameters through their curves' strains: tendon
-        strain 0.049 and passive fiber strain 0.7 (OpenSim's Millard curve defaults).
+        strain 0.049 and passive fiber strain 0.7 (OpenSim's Millard curve defaults), or the
+        values of `millard_curve_changes`.
         """
         props = {**CLASS_DEFAULTS.get(self.muscle_class, {}), **self.properties()}
         values = {f: props[f] for f in PARAMETER_FIELDS if isinstance(props.get(f), float)}
+        for field, (curve, name) in _STRAIN_FIELDS.items():
+            if name in self.curve_changes.get(curve, {}):
+                values[field] = self.curve_changes[curve][name]
         values["ignore_tendon_compliance"] = bool(props.get("ignore_tendon_compliance", False))
         source = self.setup.get("muscle_name_source", self.name)
         return MuscleParameters.from_dict(values, names=[_muscle_name(source, self.name)])
@@ -208,22 +296,111 @@ class IsolatedMTUCase:
         `Millard2012EquilibriumMuscle`: `MillardEquilibriumMTU` with the class's curves as the
         damped model uses them, changed by the set-up's `millard_curve_changes`.
         `Millard2012AccelerationMuscle`: `MillardAccelerationMTU` with the case's mass and
-        damping properties and that class's curves.
+        damping properties and that class's curves, changed likewise.
         """
         params = self.parameters() if params is None else params
-        changes = self.setup.get("millard_curve_changes") or {}
         if self.muscle_class == "Millard2012EquilibriumMuscle":
-            return MillardEquilibriumMTU(params, MillardCurves.damped_equilibrium(changes))
+            return MillardEquilibriumMTU(params, MillardCurves.damped_equilibrium(self.curve_changes))
         if self.muscle_class == "Millard2012AccelerationMuscle":
-            return MillardAccelerationMTU.from_properties(params, self.properties(),
-                                                          acceleration_muscle_curves(changes))
+            return MillardAccelerationMTU.from_properties(
+                params, self.properties(), acceleration_muscle_curves(self.curve_changes))
         return TendonForceMTU(params)
 
     def reference(self) -> dict[str, np.ndarray]:
-        """The OpenSim trajectory (`mtu_sim_<case>.csv`) as columns."""
+        """The OpenSim trajectory (`mtu_sim_<case>.csv`) as columns.
+
+        Raises:
+            FileNotFoundError: the CSV is missing.
+            ValueError: naming the CSV and the line or column: a malformed table (`read_csv`),
+                or rows that do not cover the set-up's duration at the 1 ms output step.
+        """
         if not self.csv_path.exists():
             raise FileNotFoundError(f"{self.csv_path} (named by {self.setup_path}) is missing")
-        return read_csv(self.csv_path)
+        table = read_csv(self.csv_path, required=REFERENCE_COLUMNS)
+        time = table["time"]
+        expected = round(self.duration / _REFERENCE_STEP) + 1
+        grid = np.arange(expected) * _REFERENCE_STEP
+        if len(time) < expected or not np.allclose(time[:expected], grid, rtol=0, atol=1e-9):
+            raise ValueError(f"{self.csv_path.name}: {len(time)} data rows at t = {time[0]:g} ... "
+                             f"{time[-1]:g} s; expected {expected} rows every {_REFERENCE_STEP:g} s "
+                             f"from 0 to the set-up's duration {self.duration:g} s")
+        return table
+
+
+def read_json(path) -> dict:
+    """A JSON object from `path`; invalid JSON (e.g. a file cut short) names the file and line."""
+    path = Path(path)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path.name}: invalid JSON at line {error.lineno}, column "
+                         f"{error.colno}: {error.msg} (expected a complete JSON object; is the "
+                         "file cut short?)") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _millard_property_names() -> dict[str, tuple[str, str]]:
+    """Flat names of the Millard curve properties -> (curve class, OpenSim property).
+
+    Every property is named `<curve class>/<property>` (OpenSim's path, as in `io.osim`) and
+    with each prefix of its curve (`tendon_`, `fiber_`, and the muscle tables' `afl_`, `fv_`,
+    `fpe_`); a property name that only one curve has is also accepted bare.
+    """
+    prefixes = {**CURVE_COLUMN_PREFIXES, "fiber_": "FiberForceLengthCurve"}
+    owners: dict[str, list[str]] = {}
+    names: dict[str, tuple[str, str]] = {}
+    for curve, builder in millard_curves.CURVE_BUILDERS.items():
+        for prop in inspect.signature(builder).parameters:
+            owners.setdefault(prop, []).append(curve)
+            names[f"{curve}/{prop}"] = (curve, prop)
+            names.update({f"{p}{prop}": (curve, prop) for p, c in prefixes.items() if c == curve})
+    names.update({prop: (curves[0], prop) for prop, curves in owners.items() if len(curves) == 1})
+    return names
+
+
+def millard_curve_properties(changes) -> dict[str, dict[str, float]]:
+    """`{curve class: {property: value}}` from a flat `millard_curve_changes` mapping.
+
+    Keys are OpenSim property names (`_millard_property_names`), e.g. the reference README's
+    `tendon_strain_at_one_norm_force` (`TendonForceLengthCurve`'s `strain_at_one_norm_force`)
+    and `fiber_strain_at_one_norm_force` (`FiberForceLengthCurve`'s). Absent properties keep
+    the class defaults; OpenSim's rules on the optional properties hold
+    (`millard_curves.in_use_properties`).
+
+    Raises:
+        ValueError: not a mapping, an unknown key (naming it), a value that is not a number,
+            or optional properties given in part.
+    """
+    if not isinstance(changes, dict):
+        raise ValueError("`millard_curve_changes` must be a mapping of curve property -> "
+                         f"number, got {type(changes).__name__} {changes!r}")
+    known = _millard_property_names()
+    nested: dict[str, dict[str, float]] = {}
+    for key, value in changes.items():
+        if key not in known:
+            listed = sorted(k for k in known if "/" not in k and not k.startswith(("afl_", "fv_", "fpe_")))
+            raise ValueError(f"`millard_curve_changes`: unknown curve property {key!r}; known: "
+                             f"{listed} (or `<curve class>/<property>`)")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"`millard_curve_changes`: {key!r} must be a number, got {value!r}")
+        curve, prop = known[key]
+        nested.setdefault(curve, {})[prop] = float(value)
+    for curve, values in nested.items():
+        try:
+            millard_curves.in_use_properties(curve, values)
+        except ValueError as error:
+            raise ValueError(f"`millard_curve_changes`: {error}") from None
+    return nested
+
+
+#: `MuscleParameters` strains and the Millard curve property each corresponds to.
+_STRAIN_FIELDS = {
+    "tendon_strain_at_one_norm_force": ("TendonForceLengthCurve", "strain_at_one_norm_force"),
+    "passive_fiber_strain_at_one_norm_force": ("FiberForceLengthCurve", "strain_at_one_norm_force"),
+}
 
 
 def _parse_property(text: str):
@@ -265,8 +442,7 @@ class MetabolicsCase:
         self.name = setup_path.name.removesuffix("_setup.json").removeprefix("metabolics_")
         self.csv_path = setup_path.with_name(f"metabolics_{self.name}.csv")
         self.states_path = setup_path.with_name(f"mtu_sim_{self.name}.csv")
-        with open(setup_path) as f:
-            self.setup = json.load(f)
+        self.setup = read_json(setup_path)
         if "metabolic_muscle_parameters" not in self.setup:
             raise ValueError(f"{setup_path}: no `metabolic_muscle_parameters`")
 
@@ -287,7 +463,7 @@ class MetabolicsCase:
         for path in (self.csv_path, self.states_path):
             if not path.exists():
                 raise FileNotFoundError(f"{path} (beside metabolics_{self.name}_setup.json) is missing")
-        states = read_csv(self.states_path)
+        states = read_csv(self.states_path, required=METABOLIC_INPUT_COLUMNS)
         return MetabolicInputs(*(jnp.asarray(states[c])[:, None] for c in METABOLIC_INPUT_COLUMNS))
 
     def reference(self) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
 """Built-in models: myoLeg with the Rajagopal 2016 muscle parameters, and a tiny test leg."""
 
+from .coordinates import qpos_from_coordinates
 from .myoleg import (
     crouch_qpos,
     myoleg,
@@ -25,6 +26,7 @@ __all__ = [
     "myoleg_mjmodel",
     "myoleg_spec",
     "place_on_floor",
+    "qpos_from_coordinates",
     "rajagopal2016",
     "rajagopal2016_default_mtu_lengths",
     "random_standing_qpos",

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..io.osim import load_millard_curves, load_osim
 from ..muscle import MillardCurves, make_mtu
-from ..plant import MJXPlant
+from ..plant import AbstractPlant, MJXPlant, MuJoCoMusclePlant
 from .rajagopal2016 import rajagopal2016
 
 #: Foot collision geoms per side (myo-sim names without the `_r`/`_l` suffix).
@@ -246,7 +246,7 @@ def random_standing_qpos(mj_model: mujoco.MjModel, rng: np.random.Generator, *,
 
 def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file",
            osim: str | os.PathLike | None = None, mujoco_muscles: bool = False,
-           **model_options) -> MJXPlant:
+           **model_options) -> AbstractPlant:
     """The default plant: myoLeg with the Rajagopal 2016 muscle parameters.
 
     Parameters are attached by actuator name from the built-in Rajagopal 2016 table, or
@@ -262,14 +262,22 @@ def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file"
         tendon_compliance: 'file' (Rajagopal: 46 elastic, 34 rigid tendons), 'all_elastic'
             or 'all_rigid'.
         osim: an OpenSim model to read the 80 muscles' parameters from instead.
-        mujoco_muscles: drive MuJoCo's own rigid-tendon muscles (for comparison).
+        mujoco_muscles: return a `MuJoCoMusclePlant` instead, driven by MuJoCo's own
+            rigid-tendon muscles (for comparison); `formulation`, `tendon_compliance` and
+            `osim` must then keep their defaults.
         **model_options: passed to `myoleg_mjmodel` (timestep, solver_iterations, ...).
 
     Raises:
         ValueError: actuators without parameters or parameters without actuators (both
-            listed), unknown formulation or compliance mode.
+            listed), unknown formulation or compliance mode, mskdiff muscle options with
+            `mujoco_muscles=True`.
     """
     mj_model = myoleg_mjmodel(**model_options)
+    if mujoco_muscles:
+        if (formulation, tendon_compliance, osim) != ("tendon_force", "file", None):
+            raise ValueError("`mujoco_muscles=True` uses MuJoCo's muscles: `formulation`, "
+                             "`tendon_compliance` and `osim` do not apply")
+        return MuJoCoMusclePlant.from_mjmodel(mj_model)
     names = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_ACTUATOR, i)
              for i in range(mj_model.nu)]
     if osim is None:
@@ -280,5 +288,4 @@ def myoleg(*, formulation: str = "tendon_force", tendon_compliance: str = "file"
     if formulation.startswith("millard_"):
         options["curves"] = (MillardCurves.rajagopal2016() if osim is None
                              else load_millard_curves(osim, names))
-    return MJXPlant.from_mjmodel(mj_model, make_mtu(params, formulation, **options),
-                                 mujoco_muscles=mujoco_muscles)
+    return MJXPlant.from_mjmodel(mj_model, make_mtu(params, formulation, **options))

@@ -24,7 +24,13 @@ from .millard_acceleration import (
     acceleration_muscle_curves,
 )
 from .millard_equilibrium import MillardCurves, MillardEquilibriumMTU, MillardEquilibriumState
-from .mtu import AbstractMTU, MTUOutputs, equilibrium_norm_tendon_force
+from .mtu import (
+    AbstractMTU,
+    MTUOutputs,
+    equilibrium_norm_tendon_force,
+    linearly_implicit_fiber_step,
+    solve_equilibrium_norm_tendon_force,
+)
 from .parameters import DEFAULTS, PARAMETER_FIELDS, MuscleParameters
 from .rigid import RigidState, RigidTendonMTU
 from .tendon_force import TendonForceMTU, TendonForceState
@@ -38,22 +44,34 @@ FORMULATIONS = {
 }
 
 
-def make_mtu(params: MuscleParameters, formulation: str = "tendon_force", **kwargs) -> AbstractMTU:
-    """Build an MTU model by formulation name.
+def make_mtu(params: MuscleParameters, formulation: str | type[AbstractMTU] = "tendon_force",
+             **kwargs) -> AbstractMTU:
+    """Build an MTU model from a formulation name or class.
 
-    'tendon_force' (De Groote explicit), 'acceleration' (Millard 2012 with De Groote curves),
-    'rigid', 'millard_equilibrium' (OpenSim's `Millard2012EquilibriumMuscle`) or
-    'millard_acceleration' (OpenSim's `Millard2012AccelerationMuscle`: fibre mass, compressive
-    elements, damping on every element; elastic tendons only; the fibre damping converted to
-    that class's units, `MillardAccelerationMTU.from_equilibrium_parameters`). The Millard
-    formulations take
-    `curves=` (e.g. `MillardCurves.rajagopal2016()` or `load_millard_curves(...)`; default
-    OpenSim's class-default curves). `kwargs` go to the class (e.g. `activation_dynamics`,
-    `fiber_mass`, `curves`).
+    'tendon_force' (`TendonForceMTU`, De Groote explicit), 'acceleration' (`AccelerationMTU`,
+    Millard 2012 with De Groote curves), 'rigid' (`RigidTendonMTU`), 'millard_equilibrium'
+    (`MillardEquilibriumMTU`, OpenSim's `Millard2012EquilibriumMuscle`) or
+    'millard_acceleration' (`MillardAccelerationMTU`, OpenSim's
+    `Millard2012AccelerationMuscle`: fibre mass, compressive elements, damping on every
+    element; elastic tendons only; the fibre damping converted to that class's units,
+    `MillardAccelerationMTU.from_equilibrium_parameters`). A class is built as its name is
+    (`FORMULATIONS`); another `AbstractMTU` subclass as `formulation(params, **kwargs)`. The
+    Millard formulations take `curves=` (e.g. `MillardCurves.rajagopal2016()` or
+    `load_millard_curves(...)`; default OpenSim's class-default curves). `kwargs` go to the
+    class (e.g. `activation_dynamics`, `fiber_mass`, `curves`).
     """
-    if formulation not in FORMULATIONS:
-        raise ValueError(f"unknown formulation {formulation!r}; choose from {list(FORMULATIONS)}")
-    return FORMULATIONS[formulation](params, **kwargs)
+    return _constructor(formulation)(params, **kwargs)
+
+
+def _constructor(formulation):
+    """The constructor of a formulation name or `AbstractMTU` subclass."""
+    if isinstance(formulation, type) and issubclass(formulation, AbstractMTU):
+        by_class = {getattr(build, "__self__", build): build for build in FORMULATIONS.values()}
+        return by_class.get(formulation, formulation)
+    if isinstance(formulation, str) and formulation in FORMULATIONS:
+        return FORMULATIONS[formulation]
+    raise ValueError(f"unknown formulation {formulation!r}; choose from {list(FORMULATIONS)} "
+                     "or pass an AbstractMTU subclass")
 
 
 __all__ = [
@@ -90,5 +108,7 @@ __all__ = [
     "curves",
     "millard_curves",
     "equilibrium_norm_tendon_force",
+    "linearly_implicit_fiber_step",
     "make_mtu",
+    "solve_equilibrium_norm_tendon_force",
 ]

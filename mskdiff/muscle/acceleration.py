@@ -17,7 +17,6 @@ modeling and simulation of musculotendon dynamics. J Biomech Eng 135:021005.
 """
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from . import curves
@@ -29,14 +28,17 @@ from ._geometry import (
     smooth_max,
     tendon_length_from_force,
 )
+from .._solution import Solution
 from .activation import AbstractActivationDynamics, DeGroote2016Activation
 from .mtu import (
     AbstractMTU,
     MTUOutputs,
-    equilibrium_norm_tendon_force,
     fiber_outputs,
+    linearly_implicit_fiber_step,
+    output_tendon_force,
     rigid_tendon_outputs,
     select_outputs,
+    solve_equilibrium_norm_tendon_force,
 )
 from .parameters import MuscleArray, MuscleParameters, _float_array
 
@@ -109,16 +111,21 @@ class AccelerationMTU(AbstractMTU):
         tan_pennation = p.fiber_width / along
         return (along * along_acceleration + (fiber_velocity * tan_pennation) ** 2) / length
 
-    def init_state(self, mtu_length, mtu_velocity, activation) -> AccelerationState:
-        """Force equilibrium with zero tendon velocity and zero fiber acceleration."""
+    def solve_init_state(self, mtu_length, mtu_velocity, activation, **options) -> Solution:
+        """Force equilibrium with zero tendon velocity and zero fiber acceleration.
+
+        `options` (`max_steps`, `rtol`, `atol`) go to `solve_equilibrium_norm_tendon_force`.
+        """
         p = self.params
-        force = equilibrium_norm_tendon_force(p, mtu_length, mtu_velocity, activation)
-        along = mtu_length - tendon_length_from_force(p, force)
+        sol = solve_equilibrium_norm_tendon_force(p, mtu_length, mtu_velocity, activation,
+                                                  **options)
+        along = mtu_length - tendon_length_from_force(p, sol.value)
         rigid_along = mtu_length - p.tendon_slack_length
         along = jnp.where(p.ignore_tendon_compliance, rigid_along, along)
         fiber_length = jnp.sqrt(along**2 + p.fiber_width**2)
         fiber_velocity = mtu_velocity * along / fiber_length
-        return AccelerationState(activation, fiber_length, fiber_velocity)
+        return Solution(AccelerationState(activation, fiber_length, fiber_velocity), sol.result,
+                        sol.stats)
 
     def derivative(self, state, excitation, mtu_length, mtu_velocity) -> AccelerationState:
         r"""$(\dot a, \dot l, \ddot l)$."""
@@ -134,7 +141,7 @@ class AccelerationMTU(AbstractMTU):
         )
 
     def fiber_step(self, state, mtu_length, mtu_velocity, dt):
-        r"""Linearly implicit Euler on $(l, \dot l)$: $(I - h J)\,\Delta = h f$, per muscle 2x2.
+        """`linearly_implicit_fiber_step` on the fiber states; rigid-tendon muscles held.
 
         L-stable for the stiff fiber mode, so a few sub-steps per 2 ms step suffice.
         The MTU length is taken at the end of the sub-step.
@@ -142,22 +149,17 @@ class AccelerationMTU(AbstractMTU):
         mtu_length = mtu_length + dt * mtu_velocity
         accel = lambda l, v: self._fiber_acceleration(state.activation, l, v, mtu_length)
         l, v = state.fiber_length, state.fiber_velocity
-        ones = jnp.ones_like(l)
-        f, d_dl = jax.jvp(lambda x: accel(x, v), (l,), (ones,))
-        _, d_dv = jax.jvp(lambda y: accel(l, y), (v,), (ones,))
-        # (I - h J) with J = [[0, 1], [d_dl, d_dv]]; right-hand side h (v, f).
-        a11, a12 = 1.0, -dt
-        a21, a22 = -dt * d_dl, 1.0 - dt * d_dv
-        r1, r2 = dt * v, dt * f
-        determinant = a11 * a22 - a12 * a21
-        delta_l = (r1 * a22 - a12 * r2) / determinant
-        delta_v = (a11 * r2 - a21 * r1) / determinant
+        new_l, new_v = linearly_implicit_fiber_step(accel, l, v, dt)
         rigid = self.params.ignore_tendon_compliance
         return AccelerationState(
             activation=state.activation,
-            fiber_length=jnp.where(rigid, l, l + delta_l),
-            fiber_velocity=jnp.where(rigid, v, v + delta_v),
+            fiber_length=jnp.where(rigid, l, new_l),
+            fiber_velocity=jnp.where(rigid, v, new_v),
         )
+
+    def tendon_force(self, state, mtu_length, mtu_velocity):
+        """Tendon force [N] (the outputs' `tendon_force`)."""
+        return output_tendon_force(self, state, mtu_length, mtu_velocity)
 
     def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
         """Forces and fiber kinematics; the tendon force is the elastic tendon force."""

@@ -51,10 +51,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_in_range, check_positive, check_shape, is_concrete
+from .._solution import Solution
 from .activation import AbstractActivationDynamics, FirstOrderActivation
 from .millard_curves import SegmentedQuinticBezierCurve, corner_control_points, scale_curviness
 from .millard_equilibrium import MillardCurves, check_curve_count
-from .mtu import AbstractMTU, MTUOutputs
+from ._solve import solved
+from .mtu import AbstractMTU, MTUOutputs, linearly_implicit_fiber_step
 from .parameters import MuscleArray, MuscleParameters
 
 #: OpenSim's defaults for the class's own properties: mass [kg] and damping coefficients [s].
@@ -407,25 +409,16 @@ class MillardAccelerationMTU(AbstractMTU):
         return MillardAccelerationState(rate, state.fiber_velocity, forces.fiber_acceleration)
 
     def fiber_step(self, state, mtu_length, mtu_velocity, dt):
-        r"""Linearly implicit Euler on $(l, \dot l)$, activation held: $(I - hJ)\Delta = h f$.
+        r"""`linearly_implicit_fiber_step` on $(l, \dot l)$, activation held.
 
-        Per muscle a 2x2 solve with $J = [[0, 1], [\partial\ddot l/\partial l,
-        \partial\ddot l/\partial\dot l]]$; L-stable for the stiff fibre mode. The MTU length is
-        taken at the end of the sub-step.
+        L-stable for the stiff fibre mode. The MTU length is taken at the end of the sub-step.
         """
         mtu_length = mtu_length + dt * mtu_velocity
-        l, v = state.fiber_length, state.fiber_velocity
         accel = lambda x, y: self._forces(state.activation, x, y, mtu_length,
                                           mtu_velocity).fiber_acceleration
-        ones = jnp.ones_like(l)
-        f, d_dl = jax.jvp(lambda x: accel(x, v), (l,), (ones,))
-        d_dv = jax.jvp(lambda y: accel(l, y), (v,), (ones,))[1]
-        # (I - h J) = [[1, -h], [-h d_dl, 1 - h d_dv]]; right-hand side h (v, f).
-        a21, a22 = -dt * d_dl, 1.0 - dt * d_dv
-        determinant = a22 + dt * a21
-        delta_l = (dt * v * a22 + dt * dt * f) / determinant
-        delta_v = (dt * f - a21 * dt * v) / determinant
-        return MillardAccelerationState(state.activation, l + delta_l, v + delta_v)
+        length, velocity = linearly_implicit_fiber_step(accel, state.fiber_length,
+                                                        state.fiber_velocity, dt)
+        return MillardAccelerationState(state.activation, length, velocity)
 
     def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
         """Forces and fibre kinematics, in OpenSim's output conventions.
@@ -470,20 +463,23 @@ class MillardAccelerationMTU(AbstractMTU):
 
     # --- initial state -----------------------------------------------------------------------
 
-    def init_state(self, mtu_length, mtu_velocity, activation) -> MillardAccelerationState:
+    def solve_init_state(self, mtu_length, mtu_velocity, activation, *,
+                         max_steps: int = _INIT_MAX_ITERATIONS) -> Solution:
         """OpenSim's `computeInitialFiberEquilibrium`: zero fibre acceleration at `activation`.
 
         A damped Newton solve (step fraction 0.75, tendon starting at 1.01 slack lengths) until
         |fibre acceleration| <= 1e-8 Fmax (as OpenSim: in m/s^2), with OpenSim's split of the
-        MTU velocity between fibre and tendon by their stiffnesses in series. The values are
-        OpenSim's iterate; the gradients are those of the iteration's fixed point (implicit
-        function theorem), not of the loop.
+        MTU velocity between fibre and tendon by their stiffnesses in series; at most
+        `max_steps` iterations (`max_steps_reached` beyond, where OpenSim raises). The values
+        are OpenSim's iterate; the gradients are those of the iteration's fixed point
+        (implicit function theorem), not of the loop.
         """
         shape = (self.params.n_muscles,)
         inputs = tuple(jnp.broadcast_to(jnp.asarray(x, dtype=float), shape)
                        for x in (activation, mtu_length, mtu_velocity))
-        length, velocity, _ = _initial_equilibrium(self, inputs)
-        return MillardAccelerationState(inputs[0], length, velocity)
+        (length, velocity, _), steps, converged = _initial_equilibrium(self, inputs, max_steps)
+        state = MillardAccelerationState(inputs[0], length, velocity)
+        return solved(state, steps, max_steps, converged)
 
     def _init_terms(self, fiber_length, fiber_velocity, tendon_velocity, activation, mtu_length,
                     mtu_velocity):
@@ -531,12 +527,13 @@ class MillardAccelerationMTU(AbstractMTU):
                                      mtu_velocity)
         return acceleration, velocity - split[0], tendon_velocity - split[1]
 
-    def _init_newton(self, activation, mtu_length, mtu_velocity):
-        """OpenSim's `initMuscleState` iteration (no gradients): (l, dl/dt, dl_T/dt).
+    def _init_newton(self, activation, mtu_length, mtu_velocity, max_steps: int):
+        """OpenSim's `initMuscleState` iteration (no gradients).
 
-        Differences: no random restart when the slope vanishes (the iterate stays), and the
-        lower bound of the fibre length (`_INIT_MIN_COS_PENNATION`); no exception when the
-        iteration limit is reached (the last iterate is returned).
+        Returns (l, dl/dt, dl_T/dt), the iterations taken and, per muscle, whether the
+        tolerance was met. Differences: no random restart when the slope vanishes (the iterate
+        stays), and the lower bound of the fibre length (`_INIT_MIN_COS_PENNATION`); no
+        exception when the iteration limit is reached (the last iterate is returned).
         """
         p = self.params
         # OpenSim's tolerance, or 64 eps of the force / mass acceleration scale where the
@@ -555,7 +552,7 @@ class MillardAccelerationMTU(AbstractMTU):
 
         def unconverged(carry):
             *_, done, iteration = carry
-            return (iteration < _INIT_MAX_ITERATIONS) & ~jnp.all(done)
+            return (iteration < max_steps) & ~jnp.all(done)
 
         def iterate(carry):
             length, velocity, tendon_velocity, done, iteration = carry
@@ -573,26 +570,29 @@ class MillardAccelerationMTU(AbstractMTU):
                     keep(tendon_velocity, new_tendon_velocity), done, iteration + 1)
 
         start = (length, velocity, jnp.zeros_like(length), jnp.zeros(length.shape, bool), 0)
-        length, velocity, tendon_velocity, *_ = jax.lax.while_loop(unconverged, iterate, start)
-        return length, velocity, tendon_velocity
+        length, velocity, tendon_velocity, done, steps = jax.lax.while_loop(
+            unconverged, iterate, start)
+        return (length, velocity, tendon_velocity), steps, done
 
 
 @eqx.filter_custom_jvp
-def _initial_equilibrium(mtu: MillardAccelerationMTU, inputs):
-    """OpenSim's initial iterate `(3, n)`: fibre length, fibre and tendon velocities."""
-    return jnp.stack(mtu._init_newton(*inputs))
+def _initial_equilibrium(mtu: MillardAccelerationMTU, inputs, max_steps: int):
+    """OpenSim's initial iterate `(3, n)` (fibre length, fibre and tendon velocities), the
+    iterations taken and the per-muscle convergence flags."""
+    x, steps, converged = mtu._init_newton(*inputs, max_steps)
+    return jnp.stack(x), steps, converged
 
 
 @_initial_equilibrium.def_jvp
 def _initial_equilibrium_jvp(primals, tangents):
     """Implicit function theorem on the iteration's fixed point G(x; mtu, inputs) = 0."""
-    mtu, inputs = primals
-    solution = _initial_equilibrium(mtu, inputs)
+    mtu, inputs, max_steps = primals
+    solution, steps, converged = _initial_equilibrium(mtu, inputs, max_steps)
     fixed_point = lambda model, x, args: jnp.stack(model._init_fixed_point(x, *args))
     basis = jnp.broadcast_to(jnp.eye(3)[:, :, None], (3, *solution.shape))
     jacobian = jax.vmap(lambda t: jax.jvp(lambda x: fixed_point(mtu, x, inputs), (solution,),
                                           (t,))[1])(basis)  # [j, i, k] = dG_i / dx_j, muscle k
     _, change = eqx.filter_jvp(lambda model, args: fixed_point(model, solution, args),
-                               primals, tangents)
+                               primals[:2], tangents[:2])
     step = jnp.linalg.solve(jnp.transpose(jacobian, (2, 1, 0)), change.T[..., None])[..., 0]
-    return solution, -step.T
+    return (solution, steps, converged), (-step.T, None, None)

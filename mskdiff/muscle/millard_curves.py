@@ -12,6 +12,7 @@ bisection and Newton steps, with an implicit-function derivative ($du/dx = 1 / x
 integral (from the domain's left end) is exact: the integrand $y(u)\,x'(u)$ is a polynomial.
 """
 
+import functools
 import inspect
 import math
 
@@ -21,12 +22,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from .._solution import Solution
+from ._solve import solved
+
 #: Power-basis coefficients of the quintic Bernstein polynomials: `B(u) = sum_k (M @ p)[k] u^k`.
 _BERNSTEIN_TO_POWER = np.array(
     [[math.comb(5, i) * math.comb(5 - i, k - i) * (-1) ** (k - i) if k >= i else 0
       for i in range(6)] for k in range(6)], dtype=float)
 _BISECTION_STEPS = 12
 _NEWTON_STEPS = 6
+#: Largest |x(u) - x| the Bézier solve accepts, in eps of the segment's x scale.
+_U_TOLERANCE = 256
+_U_NOT_CONVERGED = (
+    f"The Bézier parameter solve of a Millard curve ({_BISECTION_STEPS} bisections, "
+    f"{_NEWTON_STEPS} Newton steps) missed its tolerance: is the curve's x(u) monotone? Set "
+    "`throw=False` on the curve to continue with the last iterate.")
 
 
 def scale_curviness(curviness):
@@ -70,13 +80,15 @@ class SegmentedQuinticBezierCurve(eqx.Module):
     `x_points` and `y_points` are the control points `(6, S)`; the segment boundaries are
     `x_points[0]` and `x_points[5]`. A curve per muscle has a leading muscle axis on every
     leaf (`(M, 6, S)` control points, `(M,)` slopes; build with `jax.vmap` of a builder) and
-    is evaluated at inputs whose last axis is the muscle axis.
+    is evaluated at inputs whose last axis is the muscle axis. `throw` (static): a Bézier
+    parameter solve that misses its tolerance raises `EquinoxRuntimeError` (inside `jit` too).
     """
 
     x_points: Array
     y_points: Array
     start_slope: Array
     end_slope: Array
+    throw: bool = eqx.field(static=True, default=True)
 
     @classmethod
     def from_corners(cls, corners, start_slope, end_slope) -> "SegmentedQuinticBezierCurve":
@@ -129,7 +141,7 @@ class SegmentedQuinticBezierCurve(eqx.Module):
         """Value (order 0), first or second derivative at scalar `x`."""
         k = self._segment(x)
         cx, cy = self._x_coefficients[:, k], self._y_coefficients[:, k]
-        u = _solve_u(cx, _into(x, self.x_start, self.x_end))
+        u = self._parameter(cx, x)
         dx, dy = _polyval(_derivative(cx), u), _polyval(_derivative(cy), u)
         if order == 0:
             inside = _polyval(cy, u)
@@ -158,11 +170,32 @@ class SegmentedQuinticBezierCurve(eqx.Module):
         """Integral of the curve from its domain's left end to `x` (exact)."""
         return self._map(lambda curve, v: curve._integral(v), x)
 
+    def solve_parameter(self, x, *, bisection_steps: int = _BISECTION_STEPS,
+                        newton_steps: int = _NEWTON_STEPS) -> Solution:
+        """The Bézier parameter `u` in [0, 1] at every `x` (clamped to the domain), per segment.
+
+        A fixed count of bisection and Newton steps (`num_steps`, their sum);
+        `max_steps_reached` where `|x(u) - x|` is still above the tolerance after them.
+        """
+        u, converged = self._map(
+            lambda curve, v: _solve_u(curve._x_coefficients[:, curve._segment(v)],
+                                      _into(v, curve.x_start, curve.x_end), bisection_steps,
+                                      newton_steps), x)
+        steps = bisection_steps + newton_steps
+        return solved(u, steps, steps, converged)
+
+    def _parameter(self, x_coefficients, x):
+        """`u` of scalar `x` on the segment of `x_coefficients`, checked when `throw`."""
+        u, converged = _solve_u(x_coefficients, _into(x, self.x_start, self.x_end),
+                                _BISECTION_STEPS, _NEWTON_STEPS)
+        return eqx.error_if(u, ~converged, _U_NOT_CONVERGED) if self.throw else u
+
     def _map(self, fn, x):
         """`fn(curve, scalar)` over every element of `x`, each muscle with its own curve."""
         x = jnp.asarray(x, dtype=float)
         if self.n_curves is None:
-            return jax.vmap(lambda v: fn(self, v))(x.reshape(-1)).reshape(x.shape)
+            out = jax.vmap(lambda v: fn(self, v))(x.reshape(-1))
+            return jax.tree.map(lambda y: y.reshape(x.shape), out)
         if x.ndim == 0 or x.shape[-1] != self.n_curves:
             raise ValueError(f"a curve per muscle ({self.n_curves}) needs inputs whose last axis "
                              f"is the muscle axis, got shape {x.shape}")
@@ -179,7 +212,7 @@ class SegmentedQuinticBezierCurve(eqx.Module):
         full = _polyval(antiderivative, jnp.ones(()))  # (S,)
         before = jnp.concatenate([jnp.zeros(1), jnp.cumsum(full)])
         k = self._segment(x)
-        u = _solve_u(cx[:, k], _into(x, self.x_start, self.x_end))
+        u = self._parameter(cx[:, k], x)
         inside = before[k] + _polyval(antiderivative[:, k], u)
         below = (x - self.x_start) * (self.y_start + 0.5 * self.start_slope * (x - self.x_start))
         above = before[-1] + (x - self.x_end) * (self.y_end + 0.5 * self.end_slope
@@ -192,9 +225,14 @@ def _into(x, low, high):
     return jnp.where(x < low, low, jnp.where(x > high, high, x))
 
 
-@jax.custom_jvp
-def _solve_u(x_coefficients, x):
-    """The Bézier parameter `u` in [0, 1] with `x(u) = x` on a monotone segment."""
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _solve_u(x_coefficients, x, bisection_steps: int, newton_steps: int):
+    """The Bézier parameter `u` in [0, 1] with `x(u) = x` on a monotone segment.
+
+    `bisection_steps` bisections, then `newton_steps` Newton steps kept in the bisection
+    bracket. Returns `u` and whether `x(u)` is within `_U_TOLERANCE` (in eps of the segment's
+    x scale) of `x` (true for NaN: non-finite values are left to the callers' checks).
+    """
     x_coefficients = jax.lax.stop_gradient(x_coefficients)
     dx_coefficients = _derivative(x_coefficients)
 
@@ -204,24 +242,27 @@ def _solve_u(x_coefficients, x):
         right = _polyval(x_coefficients, mid) < x
         return jnp.where(right, mid, low), jnp.where(right, high, mid)
 
-    low, high = jax.lax.fori_loop(0, _BISECTION_STEPS, bisect, (jnp.zeros(()), jnp.ones(())))
+    low, high = jax.lax.fori_loop(0, bisection_steps, bisect, (jnp.zeros(()), jnp.ones(())))
 
     def newton(_, u):
         step = (_polyval(x_coefficients, u) - x) / _polyval(dx_coefficients, u)
         return jnp.clip(u - step, low, high)
 
-    return jax.lax.fori_loop(0, _NEWTON_STEPS, newton, 0.5 * (low + high))
+    u = jax.lax.fori_loop(0, newton_steps, newton, 0.5 * (low + high))
+    scale = jnp.abs(x_coefficients[0]) + jnp.sum(jnp.abs(x_coefficients[1:]))
+    tolerance = _U_TOLERANCE * float(jnp.finfo(jnp.result_type(x)).eps) * scale
+    return u, ~(jnp.abs(_polyval(x_coefficients, u) - x) > tolerance)
 
 
 @_solve_u.defjvp
-def _solve_u_jvp(primals, tangents):
+def _solve_u_jvp(bisection_steps, newton_steps, primals, tangents):
     """Implicit function theorem on `x(u; coefficients) = x`."""
     x_coefficients, x = primals
     d_coefficients, dx = tangents
-    u = _solve_u(x_coefficients, x)
+    u, converged = _solve_u(x_coefficients, x, bisection_steps, newton_steps)
     slope = _polyval(_derivative(x_coefficients), u)
     du = (dx - _polyval(d_coefficients, u)) / slope
-    return u, du
+    return (u, converged), (du, np.zeros(np.shape(converged), dtype=jax.dtypes.float0))
 
 
 def active_force_length_curve(min_norm_active_fiber_length=0.4441,

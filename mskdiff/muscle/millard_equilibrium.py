@@ -23,15 +23,20 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from .._checks import is_concrete
+from .._solution import Solution
 from . import millard_curves
 from ._geometry import MAX_PENNATION_ANGLE
 from .activation import AbstractActivationDynamics, FirstOrderActivation
 from .millard_curves import SegmentedQuinticBezierCurve
-from .mtu import AbstractMTU, MTUOutputs
+from ._solve import solved
+from .mtu import AbstractMTU, MTUOutputs, output_tendon_force
 from .parameters import MuscleArray, MuscleParameters
 
 #: Safeguarded-Newton iterations of the fibre-velocity and equilibrium solves.
 _ROOT_ITERATIONS = 40
+_VELOCITY_NOT_CONVERGED = (
+    f"The Millard fibre-velocity root solve did not converge in {_ROOT_ITERATIONS} iterations. "
+    "Set `throw=False` on the MTU to continue with the last iterate.")
 
 
 class MillardCurves(eqx.Module):
@@ -134,12 +139,14 @@ class MillardEquilibriumMTU(AbstractMTU):
 
     `curves` default to OpenSim's class defaults as the damped model uses them
     (`MillardCurves.damped_equilibrium()`); Rajagopal's model changes the active
-    force-length curve (`MillardCurves.rajagopal2016()`).
+    force-length curve (`MillardCurves.rajagopal2016()`). `throw` (static): a fibre-velocity
+    root solve that does not converge raises `EquinoxRuntimeError` (inside `jit` too).
     """
 
     params: MuscleParameters
     curves: MillardCurves = eqx.field(default_factory=MillardCurves.damped_equilibrium)
     activation_dynamics: AbstractActivationDynamics = FirstOrderActivation()
+    throw: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         check_curve_count(self.curves, self.params.n_muscles)
@@ -179,8 +186,11 @@ class MillardEquilibriumMTU(AbstractMTU):
         max_fv = self.curves.force_velocity.y_end
         low = -(active * max_fv + passive + norm_tendon_force / cos_pennation) / beta - 1.0
         high = norm_tendon_force / (cos_pennation * beta) + 1.0
-        v = _root(_velocity_residual, (self.curves.force_velocity, beta, terms), low, high,
-                  jnp.zeros_like(low))
+        v, _, converged = _root(_velocity_residual, _ROOT_ITERATIONS,
+                                (self.curves.force_velocity, beta, terms), low, high,
+                                jnp.zeros_like(low))
+        if self.throw:
+            v = eqx.error_if(v, ~converged, _VELOCITY_NOT_CONVERGED)
         clamped = (fiber_length <= self.min_fiber_length()) & (v < 0)
         return jnp.where(clamped, 0.0, v)
 
@@ -188,35 +198,38 @@ class MillardEquilibriumMTU(AbstractMTU):
         """The activation the forces use: clamped to [minimum_activation, 1]."""
         return jnp.clip(activation, self.params.minimum_activation, 1.0)
 
-    def init_state(self, mtu_length, mtu_velocity, activation) -> MillardEquilibriumState:
-        """Fibre length in static equilibrium (zero fibre velocity) at `activation`."""
-        shape = (self.params.n_muscles,)
+    def solve_init_state(self, mtu_length, mtu_velocity, activation, *,
+                         max_steps: int = _ROOT_ITERATIONS) -> Solution:
+        """Fibre length in static equilibrium (zero fibre velocity) at `activation`.
+
+        The fibre force along the tendon at zero velocity equals the tendon force; the root
+        lies between the shortest fibre and a slack tendon. Where even the shortest fibre
+        pulls harder than the tendon, the rest state is the shortest fibre (the fibre-velocity
+        clamp holds it there). Rigid-tendon muscles follow the MTU. At most `max_steps`
+        iterations.
+        """
+        del mtu_velocity
+        p = self.params
+        shape = (p.n_muscles,)
         mtu_length, activation = (jnp.broadcast_to(jnp.asarray(x, dtype=float), shape)
                                   for x in (mtu_length, activation))
-        elastic = self._static_fiber_length(mtu_length, activation)
-        rigid = self._rigid_fiber_length(mtu_length)
-        return MillardEquilibriumState(
-            activation, jnp.where(self.params.ignore_tendon_compliance, rigid, elastic))
+        low = self.min_fiber_length()
+        along_slack = jnp.maximum(mtu_length - p.tendon_slack_length,
+                                  jnp.sqrt(low**2 - p.fiber_width**2))
+        high = jnp.sqrt(along_slack**2 + p.fiber_width**2)
+        args = (self, activation, mtu_length)
+        elastic, steps, converged = _root(_static_residual, max_steps, args, low, high,
+                                          0.5 * (low + high))
+        rigid = p.ignore_tendon_compliance
+        state = MillardEquilibriumState(
+            activation, jnp.where(rigid, self._rigid_fiber_length(mtu_length), elastic))
+        return solved(state, steps, max_steps, converged | rigid)
 
     def _rigid_fiber_length(self, mtu_length):
         """Fibre length [m] with a rigid tendon of slack length (no shorter than the minimum)."""
         p = self.params
         along = mtu_length - p.tendon_slack_length
         return jnp.maximum(jnp.sqrt(along**2 + p.fiber_width**2), self.min_fiber_length())
-
-    def _static_fiber_length(self, mtu_length, activation):
-        """Fibre length [m] in static equilibrium.
-
-        The fibre force along the tendon at zero velocity equals the tendon force; the root
-        lies between the shortest fibre and a slack tendon.
-        """
-        p = self.params
-        low = self.min_fiber_length()
-        along_slack = jnp.maximum(mtu_length - p.tendon_slack_length,
-                                  jnp.sqrt(low**2 - p.fiber_width**2))
-        high = jnp.sqrt(along_slack**2 + p.fiber_width**2)
-        return _root(_static_residual, (self, activation, mtu_length), low, high,
-                     0.5 * (low + high))
 
     def derivative(self, state, excitation, mtu_length, mtu_velocity) -> MillardEquilibriumState:
         """Activation rate [1/s] and fibre lengthening velocity [m/s]."""
@@ -244,6 +257,10 @@ class MillardEquilibriumMTU(AbstractMTU):
         step = dt * rate / jnp.maximum(1.0, -dt * slope)
         fiber_length = jnp.maximum(state.fiber_length + step, self.min_fiber_length())
         return MillardEquilibriumState(state.activation, fiber_length)
+
+    def tendon_force(self, state, mtu_length, mtu_velocity):
+        """Tendon force [N] (the outputs' `tendon_force`)."""
+        return output_tendon_force(self, state, mtu_length, mtu_velocity)
 
     def _fiber_kinematics(self, state, mtu_length, mtu_velocity):
         """Normalised fibre velocity, fibre length [m] and the balance terms there.
@@ -307,15 +324,19 @@ def _static_residual(fiber_length, args):
     return (active + passive) * cos_pennation - norm_tendon_force
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _root(residual, args, low, high, start):
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _root(residual, max_steps: int, args, low, high, start):
     """Root of an elementwise `residual(x, args)` with `residual(low) < 0 < residual(high)`.
 
     Newton steps from `start`, replaced by bisection when they leave the shrinking sign
     bracket or do not halve the previous step (as in Numerical Recipes' `rtsafe`), until every
-    step is below sqrt(eps) (|start| + 1e-3 |high - low|) (at most `_ROOT_ITERATIONS`), then one
+    step is below sqrt(eps) (|start| + 1e-3 |high - low|) (at most `max_steps`), then one
     more Newton step. Derivatives come from the implicit function theorem (`custom_jvp`), so
     the loop is never differentiated and derivatives of every order are exact.
+
+    Returns the root, the iterations taken and, per element, whether its last step met the
+    tolerance (true for NaN: non-finite values are left to the callers' checks). An element
+    stays where it met it.
     """
     tolerance = np.sqrt(np.finfo(jnp.result_type(low)).eps) * (
         jnp.abs(start) + 1e-3 * jnp.abs(high - low))
@@ -323,34 +344,43 @@ def _root(residual, args, low, high, start):
     def iteration(carry):
         k, x, low, high, last_step = carry
         r, slope = jax.jvp(lambda y: residual(y, args), (x,), (jnp.ones_like(x),))
-        low, high = jnp.where(r < 0, x, low), jnp.where(r < 0, high, x)
+        new_low, new_high = jnp.where(r < 0, x, low), jnp.where(r < 0, high, x)
         step = r / jnp.where(slope > 0, slope, 1.0)
         newton = x - step
         # Newton only while it stays in the bracket and at least halves its step (rtsafe).
-        use_newton = ((newton > low) & (newton < high) & (slope > 0)
+        use_newton = ((newton > new_low) & (newton < new_high) & (slope > 0)
                       & (jnp.abs(step) < 0.5 * jnp.abs(last_step)))
-        bisection = 0.5 * (low + high)
-        return (k + 1, jnp.where(use_newton, newton, bisection), low, high,
-                jnp.where(use_newton, step, 0.5 * (high - low)))
+        bisection = 0.5 * (new_low + new_high)
+        # Converged elements stay (as rtsafe returns): iterated on, a Newton step at rounding
+        # level fails the halving test and bisection would leave the root.
+        keep = lambda old, new: jnp.where(jnp.abs(last_step) > tolerance, new, old)
+        return (k + 1, keep(x, jnp.where(use_newton, newton, bisection)), keep(low, new_low),
+                keep(high, new_high),
+                keep(last_step, jnp.where(use_newton, step, 0.5 * (new_high - new_low))))
 
     def unconverged(carry):
         k, x, _, _, last_step = carry
-        return (k < _ROOT_ITERATIONS) & jnp.any(jnp.abs(last_step) > tolerance)
+        return (k < max_steps) & jnp.any(jnp.abs(last_step) > tolerance)
 
     start = jnp.clip(start, low, high)
-    root = jax.lax.while_loop(unconverged, iteration, (0, start, low, high, high - low))[1]
+    steps, root, _, _, last_step = jax.lax.while_loop(unconverged, iteration,
+                                                      (0, start, low, high, high - low))
     value, slope = jax.jvp(lambda y: residual(y, args), (root,), (jnp.ones_like(root),))
-    return jnp.clip(root - value / jnp.where(slope > 0, slope, jnp.inf), low, high)
+    root = jnp.clip(root - value / jnp.where(slope > 0, slope, jnp.inf), low, high)
+    return root, steps, ~(jnp.abs(last_step) > tolerance)
 
 
 @_root.defjvp
-def _root_jvp(residual, primals, tangents):
+def _root_jvp(residual, max_steps, primals, tangents):
     """Implicit function theorem at the root: dx = -(dR/dargs . d_args) / (dR/dx).
 
     The bracket and the start carry no derivative.
     """
     args, low, high, start = primals
-    root = _root(residual, args, low, high, start)
+    root, steps, converged = _root(residual, max_steps, args, low, high, start)
     _, slope = jax.jvp(lambda y: residual(y, args), (root,), (jnp.ones_like(root),))
     _, d_residual = jax.jvp(lambda a: residual(root, a), (args,), (tangents[0],))
-    return root, -d_residual / jnp.where(slope > 0, slope, jnp.inf)
+    no_tangent = lambda x: np.zeros(np.shape(x), dtype=jax.dtypes.float0)
+    return ((root, steps, converged),
+            (-d_residual / jnp.where(slope > 0, slope, jnp.inf), no_tangent(steps),
+             no_tangent(converged)))

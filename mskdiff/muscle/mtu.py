@@ -8,8 +8,10 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
+from .._solution import Solution, maybe_throw
 from . import curves
 from ._geometry import fiber_from_length_along_tendon, fiber_multipliers
+from ._solve import solved
 from .activation import AbstractActivationDynamics
 from .implicit import implicit_residual
 from .parameters import MuscleArray, MuscleParameters
@@ -87,6 +89,31 @@ def rigid_tendon_outputs(params: MuscleParameters, activation, mtu_length, mtu_v
                         out.fiber_force_along_tendon / params.max_isometric_force))
 
 
+def output_tendon_force(mtu: "AbstractMTU", state, mtu_length, mtu_velocity) -> MuscleArray:
+    """`mtu.outputs(...).tendon_force` [N]: `tendon_force` where it is the outputs' one."""
+    return mtu.outputs(state, mtu_length, mtu_velocity).tendon_force
+
+
+def linearly_implicit_fiber_step(acceleration, fiber_length, fiber_velocity, dt):
+    r"""Linearly implicit Euler on $(l, \dot l)$: $(I - hJ)\,\Delta = h f$, per muscle 2x2.
+
+    $J = [[0, 1], [\partial\ddot l/\partial l, \partial\ddot l/\partial\dot l]]$; L-stable
+    for a stiff fiber mode. `acceleration(l, v)` is the fiber acceleration [m/s^2] at fiber
+    length `l` [m] and velocity `v` [m/s] (muscles independent); `dt` [s]. Returns the new
+    `(l, v)`.
+    """
+    l, v = fiber_length, fiber_velocity
+    ones = jnp.ones_like(l)
+    f, d_dl = jax.jvp(lambda x: acceleration(x, v), (l,), (ones,))
+    d_dv = jax.jvp(lambda y: acceleration(l, y), (v,), (ones,))[1]
+    # (I - h J) = [[1, -h], [-h d_dl, 1 - h d_dv]]; right-hand side h (v, f).
+    a21, a22 = -dt * d_dl, 1.0 - dt * d_dv
+    determinant = a22 + dt * a21
+    delta_l = (dt * v * a22 + dt * dt * f) / determinant
+    delta_v = (dt * f - a21 * dt * v) / determinant
+    return l + delta_l, v + delta_v
+
+
 def select_outputs(rigid_mask, rigid: MTUOutputs, elastic: MTUOutputs) -> MTUOutputs:
     """Per muscle, the rigid-tendon outputs where `rigid_mask`, else the elastic ones."""
     return jax.tree.map(lambda r, e: jnp.where(rigid_mask, r, e), rigid, elastic)
@@ -103,14 +130,15 @@ def _equilibrium_residual(norm_tendon_force, args):
 EQUILIBRIUM_BRACKET = (-0.19, 50.0)
 
 
-def equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mtu_velocity,
-                                  activation, *, rtol: float = 1e-13, atol: float = 1e-13):
+def solve_equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mtu_velocity,
+                                        activation, *, rtol: float = 1e-13, atol: float = 1e-13,
+                                        max_steps: int = 200) -> Solution:
     """Normalised tendon force at fiber-tendon force equilibrium with zero tendon velocity.
 
     The same condition as OpenSim's `equilibrateMuscles` for `DeGrooteFregly2016Muscle`
     (bisection on the implicit residual with zero tendon-force derivative). Solved per
-    muscle by bisection; its gradient is the implicit-function gradient (optimistix's
-    `ImplicitAdjoint`), not an unrolled loop.
+    muscle by bisection on `EQUILIBRIUM_BRACKET`; its gradient is the implicit-function
+    gradient (optimistix's `ImplicitAdjoint`), not an unrolled loop.
 
     Args:
         params: muscle parameters.
@@ -119,24 +147,51 @@ def equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mtu_velo
         activation: activation [-].
         rtol: relative tolerance on the force.
         atol: absolute tolerance on the force.
+        max_steps: bisection steps allowed per muscle.
+
+    Returns:
+        `Solution`: the force `(n_muscles,)`; `root_not_bracketed` when the residual has one
+        sign over the bracket, `max_steps_reached` unless optimistix's criteria are met or the
+        bracket is at the float resolution, `nonfinite_state`; `num_steps` of the slowest
+        muscle.
     """
     lower, upper = EQUILIBRIUM_BRACKET
     solver = optx.Bisection(rtol=rtol, atol=atol, flip=False)
 
     def solve_one(p, length, velocity, a):
+        args = (p, length, velocity, a)
         y0 = jnp.asarray(0.5, dtype=length.dtype)
-        sol = optx.root_find(_equilibrium_residual, solver, y0, (p, length, velocity, a),
-                             options=dict(lower=lower, upper=upper), max_steps=200,
+        sol = optx.root_find(_equilibrium_residual, solver, y0, args,
+                             options=dict(lower=lower, upper=upper), max_steps=max_steps,
                              throw=False)
-        return sol.value
+        ends = [_equilibrium_residual(jnp.asarray(end, dtype=length.dtype), args)
+                for end in (lower, upper)]
+        # Also converged: a bracket at the float resolution, where rounding keeps the residual
+        # above `atol` (float32).
+        width = jnp.abs(sol.state.upper - sol.state.lower)
+        resolution = 8 * jnp.finfo(length.dtype).eps * (jnp.abs(sol.value) + atol)
+        converged = (sol.result == optx.RESULTS.successful) | (width <= resolution)
+        return sol.value, sol.stats["num_steps"], converged, (ends[0] <= 0) & (ends[1] >= 0)
 
     shape = (params.n_muscles,)
     mtu_length, mtu_velocity, activation = (
         jnp.broadcast_to(jnp.asarray(x, dtype=float), shape)
         for x in (mtu_length, mtu_velocity, activation))
     params_axes = jax.tree.map(lambda _: 0, params)
-    return jax.vmap(solve_one, in_axes=(params_axes, 0, 0, 0))(
+    force, steps, converged, bracketed = jax.vmap(solve_one, in_axes=(params_axes, 0, 0, 0))(
         params, mtu_length, mtu_velocity, activation)
+    return solved(force, steps, max_steps, converged, bracketed)
+
+
+def equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mtu_velocity,
+                                  activation, *, throw: bool = True, **options):
+    """`solve_equilibrium_norm_tendon_force(...).value`; with `throw`, failures raise in `jit`.
+
+    `options`: `rtol`, `atol`, `max_steps` of the solve.
+    """
+    sol = solve_equilibrium_norm_tendon_force(params, mtu_length, mtu_velocity, activation,
+                                              **options)
+    return maybe_throw(sol.value, sol.result, throw)
 
 
 class AbstractMTU(eqx.Module):
@@ -152,8 +207,21 @@ class AbstractMTU(eqx.Module):
     activation_dynamics: eqx.AbstractVar[AbstractActivationDynamics]
 
     @abc.abstractmethod
-    def init_state(self, mtu_length, mtu_velocity, activation):
-        """Equilibrium state from MTU length [m], lengthening velocity [m/s] and activation."""
+    def solve_init_state(self, mtu_length, mtu_velocity, activation) -> Solution:
+        """The equilibrium state, as a `Solution` (value: the state; result; `num_steps`).
+
+        From MTU length [m], lengthening velocity [m/s] and activation [-], each
+        `(n_muscles,)`. Formulations with an iterative solve take keyword options
+        (`max_steps`, ...).
+        """
+
+    def init_state(self, mtu_length, mtu_velocity, activation, *, throw: bool = True):
+        """The equilibrium state (`solve_init_state(...).value`).
+
+        With `throw`, a failed solve raises `EquinoxRuntimeError` (inside `jit` too).
+        """
+        sol = self.solve_init_state(mtu_length, mtu_velocity, activation)
+        return maybe_throw(sol.value, sol.result, throw)
 
     @abc.abstractmethod
     def derivative(self, state, excitation, mtu_length, mtu_velocity):
@@ -163,18 +231,13 @@ class AbstractMTU(eqx.Module):
     def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
         """Forces and fiber kinematics at `state`."""
 
+    @abc.abstractmethod
     def fiber_step(self, state, mtu_length, mtu_velocity, dt):
-        """Advance the non-activation states by `dt` [s], activation held (explicit Euler).
+        """Advance the non-activation states by `dt` [s], activation held."""
 
-        Sub-classes with stiff fiber states override this with a stabler scheme.
-        """
-        rate = self.derivative(state, state.activation, mtu_length, mtu_velocity)
-        rate = eqx.tree_at(lambda s: s.activation, rate, jnp.zeros_like(state.activation))
-        return jax.tree.map(lambda y, dy: y + dt * dy, state, rate)
-
+    @abc.abstractmethod
     def tendon_force(self, state, mtu_length, mtu_velocity):
-        """Tendon force [N]."""
-        return self.outputs(state, mtu_length, mtu_velocity).tendon_force
+        """Tendon force [N]: the force the MTU applies."""
 
     @property
     def n_muscles(self) -> int:

@@ -3,7 +3,9 @@
 import equinox as eqx
 
 from .activation import AbstractActivationDynamics, DeGroote2016Activation
-from .mtu import AbstractMTU, MTUOutputs, rigid_tendon_outputs
+from .._solution import Solution
+from ._solve import no_solve
+from .mtu import AbstractMTU, MTUOutputs, output_tendon_force, rigid_tendon_outputs
 from .parameters import MuscleArray, MuscleParameters
 
 
@@ -19,10 +21,10 @@ class RigidTendonMTU(AbstractMTU):
     params: MuscleParameters
     activation_dynamics: AbstractActivationDynamics = DeGroote2016Activation()
 
-    def init_state(self, mtu_length, mtu_velocity, activation) -> RigidState:
-        """The state is the activation; nothing to equilibrate."""
+    def solve_init_state(self, mtu_length, mtu_velocity, activation) -> Solution:
+        """The state is the activation; nothing to equilibrate (successful, 0 steps)."""
         del mtu_length, mtu_velocity
-        return RigidState(activation=activation)
+        return no_solve(RigidState(activation=activation))
 
     def derivative(self, state, excitation, mtu_length, mtu_velocity) -> RigidState:
         """Activation rate [1/s]."""
@@ -37,3 +39,7 @@ class RigidTendonMTU(AbstractMTU):
     def fiber_step(self, state, mtu_length, mtu_velocity, dt):
         """No fiber states: returns `state` unchanged."""
         return state
+
+    def tendon_force(self, state, mtu_length, mtu_velocity):
+        """Tendon force [N] (the outputs' `tendon_force`)."""
+        return output_tendon_force(self, state, mtu_length, mtu_velocity)

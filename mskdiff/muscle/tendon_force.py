@@ -14,14 +14,16 @@ import jax.numpy as jnp
 
 from . import curves
 from ._geometry import fiber_from_length_along_tendon, fiber_multipliers, tendon_length_from_force
+from .._solution import Solution
 from .activation import AbstractActivationDynamics, DeGroote2016Activation
 from .mtu import (
     AbstractMTU,
     MTUOutputs,
-    equilibrium_norm_tendon_force,
     fiber_outputs,
+    output_tendon_force,
     rigid_tendon_outputs,
     select_outputs,
+    solve_equilibrium_norm_tendon_force,
 )
 from .parameters import MuscleArray, MuscleParameters
 
@@ -78,10 +80,15 @@ class TendonForceMTU(AbstractMTU):
         tendon_velocity = mtu_velocity - fiber_velocity / cos_pennation
         return tendon_length, fiber_length, cos_pennation, fiber_velocity, tendon_velocity
 
-    def init_state(self, mtu_length, mtu_velocity, activation) -> TendonForceState:
-        """Equilibrium with zero tendon velocity (OpenSim's `equilibrateMuscles`)."""
-        force = equilibrium_norm_tendon_force(self.params, mtu_length, mtu_velocity, activation)
-        return TendonForceState(activation=activation, norm_tendon_force=force)
+    def solve_init_state(self, mtu_length, mtu_velocity, activation, **options) -> Solution:
+        """Equilibrium with zero tendon velocity (OpenSim's `equilibrateMuscles`).
+
+        `options` (`max_steps`, `rtol`, `atol`) go to `solve_equilibrium_norm_tendon_force`.
+        """
+        sol = solve_equilibrium_norm_tendon_force(self.params, mtu_length, mtu_velocity,
+                                                  activation, **options)
+        return Solution(TendonForceState(activation=activation, norm_tendon_force=sol.value),
+                        sol.result, sol.stats)
 
     def _force_rate(self, state, mtu_length, mtu_velocity):
         r"""$d\tilde F_T/dt$ [1/s]; zero for rigid-tendon muscles."""
@@ -117,6 +124,10 @@ class TendonForceMTU(AbstractMTU):
         stiffness = -dt * slope
         d = 1.0 + jax.nn.softplus(_SWITCH_SHARPNESS * (stiffness - 1.0)) / _SWITCH_SHARPNESS
         return TendonForceState(state.activation, force + dt * f / d)
+
+    def tendon_force(self, state, mtu_length, mtu_velocity):
+        """Tendon force [N] (the outputs' `tendon_force`)."""
+        return output_tendon_force(self, state, mtu_length, mtu_velocity)
 
     def outputs(self, state, mtu_length, mtu_velocity) -> MTUOutputs:
         """Forces and fiber kinematics; the tendon force is the state times max force."""

@@ -38,10 +38,12 @@ def metabolic_rates(plant: MJXPlant, trajectory: PlantTrajectory, *,
         plant_axes: the `vmap` axes of a batch of plants, as given to `rollout`.
 
     Raises:
-        ValueError: a plant actuated by MuJoCo's own muscles (no fibre states).
+        ValueError: a plant that is not an `MJXPlant` (e.g. a `MuJoCoMusclePlant`: MuJoCo's
+            muscles have no fibre states).
     """
-    if plant.mujoco_muscles:
-        raise ValueError("metabolic rates need mskdiff MTUs; this plant uses MuJoCo's muscles")
+    if not isinstance(plant, MJXPlant):
+        raise ValueError(f"metabolic rates need mskdiff MTUs (an MJXPlant); got a "
+                         f"{type(plant).__name__}: MuJoCo's muscles have no fibre states")
     return _metabolic_rates(plant, trajectory, model, parameters, plant_axes)
 
 

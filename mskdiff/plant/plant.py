@@ -1,6 +1,6 @@
 r"""The MJX plant: MuJoCo's rigid-tendon muscle actuation replaced by mskdiff's MTUs.
 
-One physics step (`MJXPlant.step`) runs MJX's public stages with the actuation swapped:
+One physics step (`AbstractPlant.step`) runs MJX's public stages with the actuation swapped:
 
 1. `mjx.fwd_position` (kinematics, tendon paths, contacts, constraints, transmission);
 2. `mjx.fwd_velocity` (bias and passive forces);
@@ -13,8 +13,12 @@ One physics step (`MJXPlant.step`) runs MJX's public stages with the actuation s
    iteration, warm-started by the last), under `lax.scan`, so reverse-mode autodiff works
    (MJX's own solve runs a `while_loop` whenever more than one iteration is allowed);
 6. MuJoCo's integrator (`mjx.euler` or `mjx.implicit`, as the model says).
+
+`MJXPlant` is this plant; `MuJoCoMusclePlant` (`mujoco_muscles.py`) is the same skeleton with
+MuJoCo's own muscles at stage 3, for comparison.
 """
 
+import abc
 import copy
 import functools
 
@@ -26,11 +30,10 @@ import numpy as np
 from jax import Array
 from mujoco import mjx
 
-from .._checks import check_shape, is_concrete
+from .._checks import check_shape
 from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler, hold
 from ..muscle.mtu import AbstractMTU, MTUOutputs
-from ..muscle.parameters import _float_array
-from ..muscle.rigid import RigidState
+from . import _mjx_compat
 from .batching import vmap_envs
 
 #: The default MTU integrator: semi-implicit Euler with 4 sub-steps per physics step.
@@ -68,6 +71,18 @@ def _muscle_actuator_ids(mj_model: mujoco.MjModel, names: tuple[str, ...]) -> np
     return ids
 
 
+def _check_physics_options(mj_model: mujoco.MjModel) -> None:
+    """Raise `ValueError` for a timestep, iteration count or warm start the plant cannot run."""
+    if not mj_model.opt.timestep > 0:
+        raise ValueError(f"the model's timestep must be > 0, got {mj_model.opt.timestep}")
+    if mj_model.opt.iterations < 1:
+        raise ValueError(f"the model's solver iterations must be >= 1, got "
+                         f"{mj_model.opt.iterations}")
+    if mj_model.opt.disableflags & mujoco.mjtDisableBit.mjDSBL_WARMSTART:
+        raise ValueError("the plant's constraint solve chains iterations through the "
+                         "warm start; enable it (remove the 'warmstart' disable flag)")
+
+
 def _mjx_numpy_rules(method):
     """Run `method` with NumPy rank promotion allowed: MJX relies on it (e.g. (3, 3) * (3,))."""
 
@@ -79,72 +94,38 @@ def _mjx_numpy_rules(method):
     return wrapper
 
 
-def _actuator_moment(data: mjx.Data) -> Array:
-    """Actuator moment arms `(nu, nv)` [m]: d(actuator length)/d(qpos) in velocity space.
+class AbstractPlant(eqx.Module):
+    """An MJX model whose muscle actuators are driven by a muscle model of the subclass.
 
-    MJX keeps them in its JAX-backend data (`mjx.fwd_position` fills them in).
-    """
-    return data._impl.actuator_moment
-
-
-class MJXPlant(eqx.Module):
-    """An MJX model whose muscle actuators are driven by mskdiff MTUs.
-
-    Build it with `MJXPlant.from_mjmodel`. The MTU sub-stepping integrator is chosen per
-    call of `step` (like a Diffrax solver), not stored. `excitation_noise` and
-    `observation_noise` are standard deviations of additive Gaussian noise (default 0):
-    `rollout(..., key=...)` adds the first to the excitations, `noisy_observation` the
-    second to an observation; `mskdiff.plant.randomize` samples them per env.
+    The skeleton stages (kinematics, the fixed-iteration constraint solve, MuJoCo's
+    integrator) are shared; subclasses say how the muscles set the actuator forces:
+    `MJXPlant` (mskdiff MTUs) and `MuJoCoMusclePlant` (MuJoCo's own muscles).
     """
 
     mjx_model: mjx.Model
-    mtu: AbstractMTU
-    actuator_ids: Array  # MuJoCo actuator of each muscle, in `mtu.params` order
+    actuator_ids: Array  # MuJoCo actuator of each muscle, in `muscle_names` order
     solver_iterations: int = eqx.field(static=True)
-    mujoco_muscles: bool = eqx.field(static=True, default=False)
-    excitation_noise: Array = eqx.field(converter=_float_array, default=0.0)  # std [-]
-    observation_noise: Array = eqx.field(converter=_float_array, default=0.0)  # std [obs units]
 
-    def __check_init__(self):
-        for name in ("excitation_noise", "observation_noise"):
-            value = getattr(self, name)
-            if is_concrete(value) and not np.all(np.asarray(value) >= 0):
-                raise ValueError(f"`{name}` is a standard deviation and must be >= 0, got {value}")
+    @property
+    @abc.abstractmethod
+    def muscle_names(self) -> tuple[str, ...]:
+        """Muscle (actuator) names, in the order of excitations and muscle states."""
 
-    @classmethod
-    def from_mjmodel(cls, mj_model: mujoco.MjModel, mtu: AbstractMTU, *,
-                     mujoco_muscles: bool = False, excitation_noise=0.0,
-                     observation_noise=0.0) -> "MJXPlant":
-        """Plant from a host model and an MTU model whose muscle names are the actuator names.
+    @abc.abstractmethod
+    def _init_state(self, data: mjx.Data, mtu_length, mtu_velocity, activation) -> PlantState:
+        """The state at `data` (positions and velocities done) with muscles at `activation`."""
 
-        Args:
-            mj_model: the MuJoCo model; every actuator must be a muscle named in `mtu`, on a
-                tendon transmission. Its `opt.iterations` is the fixed number of Newton
-                iterations per step (>= 1).
-            mtu: the muscle model (parameters + formulation), e.g. `make_mtu(params, ...)`.
-            mujoco_muscles: actuate with MuJoCo's own rigid-tendon muscles instead (the
-                MuJoCo gains and curves), for comparison; `mtu` then only names them.
-            excitation_noise: std of the Gaussian noise `rollout(..., key=...)` adds to
-                every excitation [-].
-            observation_noise: std of the Gaussian noise `noisy_observation` adds.
+    @abc.abstractmethod
+    def _actuate(self, data: mjx.Data, muscle, excitation, integrator):
+        """`(data with the actuator forces set, muscle state)` for the step from `data`."""
 
-        Raises:
-            ValueError: unmatched muscle/actuator names (both lists given), a non-tendon
-                transmission, a non-positive timestep or iteration count.
-        """
-        if not mj_model.opt.timestep > 0:
-            raise ValueError(f"the model's timestep must be > 0, got {mj_model.opt.timestep}")
-        if mj_model.opt.iterations < 1:
-            raise ValueError(f"the model's solver iterations must be >= 1, got "
-                             f"{mj_model.opt.iterations}")
-        if mj_model.opt.disableflags & mujoco.mjtDisableBit.mjDSBL_WARMSTART:
-            raise ValueError("the plant's constraint solve chains iterations through the "
-                             "warm start; enable it (remove the 'warmstart' disable flag)")
-        ids = _muscle_actuator_ids(mj_model, mtu.params.names)
-        one_iteration = _copy_with_one_solver_iteration(mj_model)
-        return cls(mjx.put_model(one_iteration), mtu, jnp.asarray(ids),
-                   int(mj_model.opt.iterations), mujoco_muscles, excitation_noise,
-                   observation_noise)
+    @abc.abstractmethod
+    def _muscle_after_step(self, data: mjx.Data, muscle) -> eqx.Module:
+        """The muscle state at the end of the step, given the integrated `data`."""
+
+    @abc.abstractmethod
+    def fiber_length(self, state: PlantState) -> Array:
+        """Fibre lengths [m] at the end of the last step (NaN where the model has none)."""
 
     @property
     def dt(self) -> float:
@@ -159,12 +140,7 @@ class MJXPlant(eqx.Module):
     @property
     def n_muscles(self) -> int:
         """Number of muscles."""
-        return self.mtu.n_muscles
-
-    @property
-    def muscle_names(self) -> tuple[str, ...]:
-        """Muscle (actuator) names, in the order of excitations and muscle states."""
-        return self.mtu.params.names
+        return len(self.muscle_names)
 
     def init(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
         """State at a pose with every muscle in equilibrium at `activation`.
@@ -192,10 +168,7 @@ class MJXPlant(eqx.Module):
         data = mjx.make_data(m).replace(qpos=qpos, qvel=qvel)
         data = mjx.fwd_velocity(m, mjx.fwd_position(m, data))
         length, velocity, _ = self._mtu_kinematics(data)
-        if self.mujoco_muscles:
-            data = data.replace(act=data.act.at[self.actuator_ids].set(activation))
-            return PlantState(data, RigidState(activation))
-        return PlantState(data, self.mtu.init_state(length, velocity, activation))
+        return self._init_state(data, length, velocity, activation)
 
     def init_batch(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
         """`init` for a batch of envs: `qpos (n_envs, nq)`, `qvel (n_envs, nv)` (default zero).
@@ -218,33 +191,9 @@ class MJXPlant(eqx.Module):
         check_shape("excitation", excitation, (self.n_muscles,))
         m = self.mjx_model
         data = mjx.fwd_velocity(m, mjx.fwd_position(m, state.data))
-        if self.mujoco_muscles:
-            data = mjx.fwd_actuation(m, data.replace(ctrl=data.ctrl.at[self.actuator_ids].set(
-                excitation)))
-            muscle = state.muscle
-        else:
-            data, muscle = self._mtu_actuation(data, state.muscle, excitation, integrator)
-        data = self._solve_constraints(mjx.fwd_acceleration(m, data))
-        data = self._integrate(data)
-        if self.mujoco_muscles:
-            muscle = RigidState(data.act[self.actuator_ids])
-        return PlantState(data, muscle)
-
-    def noisy_excitation(self, excitation, key) -> Array:
-        """`excitation` plus Gaussian noise of std `excitation_noise` (the step clips to [0, 1]).
-
-        One env's plant: for a batch of plants, `vmap` it with the plant axes.
-        """
-        excitation = jnp.asarray(excitation, dtype=float)
-        return excitation + self.excitation_noise * jax.random.normal(key, excitation.shape)
-
-    def noisy_observation(self, observation, key) -> Array:
-        """`observation` plus Gaussian noise of std `observation_noise` (for policies).
-
-        One env's plant: for a batch of plants, `vmap` it with the plant axes.
-        """
-        observation = jnp.asarray(observation, dtype=float)
-        return observation + self.observation_noise * jax.random.normal(key, observation.shape)
+        data, muscle = self._actuate(data, state.muscle, excitation, integrator)
+        data = self._integrate(self._solve_constraints(mjx.fwd_acceleration(m, data)))
+        return PlantState(data, self._muscle_after_step(data, muscle))
 
     def tendon_force(self, state: PlantState) -> Array:
         """Tendon forces [N] applied during the step that produced `state`."""
@@ -255,37 +204,19 @@ class MJXPlant(eqx.Module):
         return (state.data.actuator_length[self.actuator_ids]
                 + self.mjx_model.opt.timestep * self.mtu_velocity(state))
 
-    def mtu_outputs(self, state: PlantState) -> MTUOutputs:
-        """The MTUs' forces and fibre kinematics as of the last step (mskdiff actuation only)."""
-        if self.mujoco_muscles:
-            raise ValueError("MuJoCo's own muscles have no mskdiff MTU outputs")
-        return self.mtu.outputs(state.muscle, self.mtu_length(state), self.mtu_velocity(state))
-
     def mtu_velocity(self, state: PlantState) -> Array:
         """MTU lengthening velocities [m/s] used by the last step (MJX's actuator velocities)."""
-        return state.data._impl.actuator_velocity[self.actuator_ids]
+        return _mjx_compat.actuator_velocity(state.data)[self.actuator_ids]
 
     def _mtu_kinematics(self, data: mjx.Data):
         """MTU lengths [m], lengthening velocities [m/s] and moment arms `(n, nv)` [m]."""
-        moment = _actuator_moment(data)[self.actuator_ids]
+        moment = _mjx_compat.actuator_moment(data)[self.actuator_ids]
         return data.actuator_length[self.actuator_ids], moment @ data.qvel, moment
-
-    def _mtu_actuation(self, data, muscle, excitation, integrator):
-        """Advance the muscles over the step; set the actuator forces from the new state."""
-        length, velocity, moment = self._mtu_kinematics(data)
-        muscle = integrator.advance(self.mtu, muscle, hold(excitation, length, velocity),
-                                    self.mjx_model.opt.timestep)
-        force = self.mtu.tendon_force(muscle, length + self.mjx_model.opt.timestep * velocity,
-                                      velocity)
-        actuator_force = jnp.zeros(self.mjx_model.nu).at[self.actuator_ids].set(-force)
-        data = data.replace(qfrc_actuator=-moment.T @ force, actuator_force=actuator_force,
-                            act_dot=jnp.zeros_like(data.act_dot))
-        return data, muscle
 
     def _solve_constraints(self, data: mjx.Data) -> mjx.Data:
         """`solver_iterations` Newton iterations, each a one-iteration `mjx.solve`."""
         m = self.mjx_model
-        if data._impl.efc_J.size == 0:
+        if not _mjx_compat.has_constraints(data):
             return data.replace(qacc=data.qacc_smooth)
 
         def iteration(qacc, _):
@@ -304,6 +235,70 @@ class MJXPlant(eqx.Module):
             return mjx.implicit(m, data)
         raise ValueError(f"the plant supports the Euler and implicit-fast integrators, "
                          f"got {m.opt.integrator}")
+
+
+class MJXPlant(AbstractPlant):
+    """The plant with mskdiff's MTUs: elastic (or rigid) tendons inside the MJX step.
+
+    Build it with `MJXPlant.from_mjmodel`. The MTU sub-stepping integrator is chosen per
+    call of `step` (like a Diffrax solver), not stored.
+    """
+
+    mtu: AbstractMTU
+
+    @classmethod
+    def from_mjmodel(cls, mj_model: mujoco.MjModel, mtu: AbstractMTU) -> "MJXPlant":
+        """Plant from a host model and an MTU model whose muscle names are the actuator names.
+
+        Args:
+            mj_model: the MuJoCo model; every actuator must be a muscle named in `mtu`, on a
+                tendon transmission. Its `opt.iterations` is the fixed number of Newton
+                iterations per step (>= 1).
+            mtu: the muscle model (parameters + formulation), e.g. `make_mtu(params, ...)`.
+
+        Raises:
+            ValueError: unmatched muscle/actuator names (both lists given), a non-tendon
+                transmission, a non-positive timestep or iteration count.
+        """
+        _check_physics_options(mj_model)
+        ids = _muscle_actuator_ids(mj_model, mtu.params.names)
+        one_iteration = _copy_with_one_solver_iteration(mj_model)
+        return cls(mjx.put_model(one_iteration), jnp.asarray(ids), int(mj_model.opt.iterations),
+                   mtu)
+
+    @property
+    def muscle_names(self) -> tuple[str, ...]:
+        """Muscle (actuator) names, in the order of excitations and muscle states."""
+        return self.mtu.params.names
+
+    def mtu_outputs(self, state: PlantState) -> MTUOutputs:
+        """The MTUs' forces and fibre kinematics as of the last step."""
+        return self.mtu.outputs(state.muscle, self.mtu_length(state), self.mtu_velocity(state))
+
+    def fiber_length(self, state: PlantState) -> Array:
+        """Fibre lengths [m] at the end of the last step."""
+        return self.mtu_outputs(state).fiber_length
+
+    def _init_state(self, data, mtu_length, mtu_velocity, activation) -> PlantState:
+        """Every MTU in equilibrium at `activation` (`AbstractMTU.init_state`)."""
+        return PlantState(data, self.mtu.init_state(mtu_length, mtu_velocity, activation))
+
+    def _actuate(self, data, muscle, excitation, integrator):
+        """Advance the muscles over the step; set the actuator forces from the new state."""
+        length, velocity, moment = self._mtu_kinematics(data)
+        muscle = integrator.advance(self.mtu, muscle, hold(excitation, length, velocity),
+                                    self.mjx_model.opt.timestep)
+        force = self.mtu.tendon_force(muscle, length + self.mjx_model.opt.timestep * velocity,
+                                      velocity)
+        actuator_force = jnp.zeros(self.mjx_model.nu).at[self.actuator_ids].set(-force)
+        data = data.replace(qfrc_actuator=-moment.T @ force, actuator_force=actuator_force,
+                            act_dot=jnp.zeros_like(data.act_dot))
+        return data, muscle
+
+    def _muscle_after_step(self, data, muscle) -> eqx.Module:
+        """The MTU state advanced by `_actuate`."""
+        del data
+        return muscle
 
 
 def _copy_with_one_solver_iteration(mj_model: mujoco.MjModel) -> mujoco.MjModel:

@@ -1,4 +1,4 @@
-"""Domain randomisation: plants with body, contact, muscle and noise parameters sampled per env.
+"""Domain randomisation: plants with body, contact and muscle parameters sampled per env.
 
 `randomize(plant, ranges, key=key)` is a pure function returning a plant; `jax.vmap` it over
 keys for per-env plants, or use `randomize_batch`, which gives only the sampled leaves an env
@@ -14,13 +14,15 @@ Randomised body masses and inertias enter MJX's dynamics (mass matrix, bias forc
 What MuJoCo precomputes from the nominal masses keeps its nominal value, as in MuJoCo Playground:
 the constraint regularisation weights (`dof_invweight0`, `body_invweight0`,
 `tendon_invweight0`), `body_subtreemass` (subtree sensors) and `actuator_acc0` (the force scale
-of MuJoCo's own muscles with `mujoco_muscles=True`).
+of MuJoCo's own muscles in a `MuJoCoMusclePlant`).
 
 Friction: MJX gives a contact the larger of its two geoms' sliding friction coefficients, so
 per-geom draws (the default) make the contact's coefficient the maximum of two draws, and a
 high floor value hides the feet's. For a contact friction distributed as the range says, draw
 one value for all geoms (`shared=True`). Explicit `<pair>` contacts use `pair_friction`, which
 is not randomised.
+
+Noise scales are not plant parameters: `mskdiff.rl.noise` samples and applies them.
 """
 
 import dataclasses
@@ -34,7 +36,7 @@ import numpy as np
 from jax import Array
 
 from .._checks import is_concrete
-from .plant import MJXPlant
+from .plant import AbstractPlant, MJXPlant
 
 
 class Range(eqx.Module):
@@ -84,19 +86,19 @@ class _Quantity:
     """A randomisable quantity: where it lives in the plant and what values it may take."""
 
     unit: str
-    leaf: Callable[[MJXPlant], Array]  # the plant leaf holding it
+    leaf: Callable[[AbstractPlant], Array]  # the plant leaf holding it
     positive: bool  # values must be > 0 (else >= 0)
     relative_only: bool = False  # elements differ in scale (bodies, muscle sizes)
     column: int | None = None  # the leaf's column holding it (friction: sliding)
     muscle: bool = False  # a muscle parameter (mskdiff MTUs only)
     per_row: bool = False  # one draw per row of a matrix leaf (inertia: per body)
 
-    def nominal(self, plant: MJXPlant) -> Array:
+    def nominal(self, plant: AbstractPlant) -> Array:
         """The plant's values, one per element."""
         leaf = jnp.asarray(self.leaf(plant))
         return leaf if self.column is None else leaf[..., self.column]
 
-    def replace(self, plant: MJXPlant, values) -> MJXPlant:
+    def replace(self, plant: AbstractPlant, values) -> AbstractPlant:
         """`plant` with `values` (with leading env axes, possibly) in place of the nominal."""
         values = jnp.asarray(values, dtype=float)
         if self.column is not None:
@@ -105,7 +107,7 @@ class _Quantity:
             values = full.at[..., self.column].set(values)
         return eqx.tree_at(self.leaf, plant, values)
 
-    def check(self, name: str, plant: MJXPlant, values) -> None:
+    def check(self, name: str, plant: AbstractPlant, values) -> None:
         """Raise `ValueError` unless `values` have the plant's shape (after any env axes).
 
         Concrete values must also be finite and >= 0, and > 0 where the quantity must be
@@ -140,8 +142,6 @@ QUANTITIES: dict[str, _Quantity] = {
     "optimal_fiber_length": _muscle("optimal_fiber_length", "m", relative_only=True),
     "activation_time_constant": _muscle("activation_time_constant", "s"),
     "deactivation_time_constant": _muscle("deactivation_time_constant", "s"),
-    "excitation_noise": _Quantity("-", lambda p: p.excitation_noise, False),
-    "observation_noise": _Quantity("observation units", lambda p: p.observation_noise, False),
 }
 
 
@@ -152,7 +152,7 @@ def _check_known(names) -> None:
         raise ValueError(f"unknown quantities {unknown}; randomisable: {list(QUANTITIES)}")
 
 
-def check_ranges(plant: MJXPlant, ranges: Mapping[str, Range]) -> None:
+def check_ranges(plant: AbstractPlant, ranges: Mapping[str, Range]) -> None:
     """Raise `ValueError` for an unknown quantity or a range that gives impossible values."""
     _check_known(ranges)
     for name, spec in ranges.items():
@@ -166,20 +166,20 @@ def check_ranges(plant: MJXPlant, ranges: Mapping[str, Range]) -> None:
         if quantity.relative_only and not spec.relative:
             raise ValueError(f"{name} differs in scale between bodies or muscles; give a "
                              "relative range")
-        if quantity.muscle and plant.mujoco_muscles:
-            raise ValueError(f"{name}: this plant uses MuJoCo's own muscles, which do not "
-                             "read mskdiff's muscle parameters")
+        if quantity.muscle and not isinstance(plant, MJXPlant):
+            raise ValueError(f"{name}: a {type(plant).__name__} uses MuJoCo's own muscles, "
+                             "which do not read mskdiff's muscle parameters")
         nominal = quantity.nominal(plant)
         if spec.relative and is_concrete(nominal) and not np.any(np.asarray(nominal) != 0):
             raise ValueError(f"{name} is 0 in the plant, so a relative range leaves it 0; "
                              "give an absolute range")
 
 
-def sample(plant: MJXPlant, ranges: Mapping[str, Range], *, key) -> dict[str, Array]:
+def sample(plant: AbstractPlant, ranges: Mapping[str, Range], *, key) -> dict[str, Array]:
     """The record of one draw: the new values of each quantity in `ranges`, one per element.
 
     Shapes: per body `(nbody,)` (inertia `(nbody, 3)`), per geom `(ngeom,)` (sliding
-    friction), per muscle `(n_muscles,)`, noise scales `()`. With `body_mass` and no
+    friction), per muscle `(n_muscles,)`. With `body_mass` and no
     `body_inertia` range, inertias scale with their body's mass (same geometry) and are
     recorded too.
     """
@@ -201,7 +201,7 @@ def sample(plant: MJXPlant, ranges: Mapping[str, Range], *, key) -> dict[str, Ar
     return record
 
 
-def apply_sample(plant: MJXPlant, record: Mapping[str, Array]) -> MJXPlant:
+def apply_sample(plant: AbstractPlant, record: Mapping[str, Array]) -> AbstractPlant:
     """`plant` with the values of `record` (from `sample`, possibly with a leading env axis).
 
     Raises:
@@ -215,12 +215,12 @@ def apply_sample(plant: MJXPlant, record: Mapping[str, Array]) -> MJXPlant:
     return plant
 
 
-def randomize(plant: MJXPlant, ranges: Mapping[str, Range], *, key) -> MJXPlant:
+def randomize(plant: AbstractPlant, ranges: Mapping[str, Range], *, key) -> AbstractPlant:
     """A plant with the quantities named in `ranges` drawn from them (pure; `vmap`-able)."""
     return apply_sample(plant, sample(plant, ranges, key=key))
 
 
-def randomize_batch(plant: MJXPlant, ranges: Mapping[str, Range], *, key, n_envs: int):
+def randomize_batch(plant: AbstractPlant, ranges: Mapping[str, Range], *, key, n_envs: int):
     """`n_envs` randomised plants in one: `(plants, plant_axes, record)`.
 
     Only the sampled leaves get a leading env axis (the rest of the model is shared);
@@ -232,7 +232,7 @@ def randomize_batch(plant: MJXPlant, ranges: Mapping[str, Range], *, key, n_envs
     return apply_sample(plant, record), batched_axes(plant, record), record
 
 
-def batched_axes(plant: MJXPlant, record: Mapping[str, Array]):
+def batched_axes(plant: AbstractPlant, record: Mapping[str, Array]):
     """`vmap` axes of `apply_sample(plant, record)` for a batched record: 0 on its leaves."""
     axes = jax.tree.map(lambda _: None, plant)
     for name in record:

@@ -4,6 +4,10 @@ Reverse-mode memory: the steps are grouped into segments of `segment_length` ste
 about sqrt(T)); only segment boundaries are stored on the forward pass, and each segment is
 re-run during the backward pass with its steps checkpointed. Memory therefore grows like
 sqrt(T) states instead of T full MJX step residuals.
+
+Non-finite states: every step records whether the state is still finite; with `throw=True`
+the first non-finite env and step are raised through `eqx.branched_error_if` (one mechanism
+with `mskdiff.integrate.simulate`; docs/plant.md says why).
 """
 
 import math
@@ -15,19 +19,16 @@ import numpy as np
 from jax import Array
 
 from ..integrate.integrators import AbstractIntegrator
+from ..integrate.simulate import NonFiniteStateError, error_if_nonfinite
 from .batching import vmap_envs
-from .plant import DEFAULT_INTEGRATOR, MJXPlant, PlantState
-
-
-class NonFiniteStateError(RuntimeError):
-    """A rollout produced a NaN or inf state; the message names the env and the step."""
+from .plant import DEFAULT_INTEGRATOR, AbstractPlant, MJXPlant, PlantState
 
 
 class PlantTrajectory(eqx.Module):
     """What a rollout records after every step (leading axes: step, then env if batched).
 
-    Times [s], `qpos`/`qvel` (MuJoCo units), `excitation` [-] (as applied: with the noise
-    `rollout(..., key=...)` adds, clipped to [0, 1]), `muscle` (the formulation's state Module),
+    Times [s], `qpos`/`qvel` (MuJoCo units), `excitation` [-] (as applied: clipped to
+    [0, 1]), `muscle` (the formulation's state Module),
     `tendon_force` [N], `fiber_length` and `mtu_length` [m] (fibre length is NaN with MuJoCo's
     own muscles), `mtu_velocity` [m/s] (lengthening > 0); `nonfinite_step` is the first step
     (0-based) after which the state held a NaN or inf, per env, or -1.
@@ -52,21 +53,15 @@ def _is_finite(state: PlantState) -> Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
-def _record(plant: MJXPlant, state: PlantState, excitation: Array):
+def _record(plant: AbstractPlant, state: PlantState, excitation: Array):
     """What the trajectory keeps of `state` (the `PlantTrajectory` fields, in order)."""
-    if plant.mujoco_muscles:
-        fiber_length = jnp.full(plant.n_muscles, jnp.nan)
-    else:
-        fiber_length = plant.mtu_outputs(state).fiber_length
     return (state.data.time, state.data.qpos, state.data.qvel, jnp.clip(excitation, 0.0, 1.0),
-            state.muscle, plant.tendon_force(state), fiber_length, plant.mtu_length(state),
-            plant.mtu_velocity(state))
+            state.muscle, plant.tendon_force(state), plant.fiber_length(state),
+            plant.mtu_length(state), plant.mtu_velocity(state))
 
 
-def _single_rollout(plant, state, excitations, key, integrator, segment_length, checkpoint):
+def _single_rollout(plant, state, excitations, integrator, segment_length, checkpoint):
     """Rollout of one env: `(final state, records, first non-finite step or -1)`."""
-    if key is not None:
-        excitations = plant.noisy_excitation(excitations, key)
 
     def step(carry, inputs):
         state, bad_step = carry
@@ -96,15 +91,15 @@ def _single_rollout(plant, state, excitations, key, integrator, segment_length, 
     return state, records, bad_step
 
 
-def rollout(plant: MJXPlant, state: PlantState, excitations, *,
+def rollout(plant: AbstractPlant, state: PlantState, excitations, *,
             integrator: AbstractIntegrator = DEFAULT_INTEGRATOR,
             checkpoint: bool = True, segment_length: int | None = None,
-            throw: bool = True, env_group: int | None = None, key: Array | None = None,
+            throw: bool = True, env_group: int | None = None,
             plant_axes=None) -> tuple[PlantState, PlantTrajectory]:
     """Step the plant once per row of `excitations`.
 
     Args:
-        plant: the plant.
+        plant: the plant (`MJXPlant` or `MuJoCoMusclePlant`).
         state: initial state; for a batch, every leaf has a leading env axis
             (e.g. `plant.init_batch(qpos_batch)`).
         excitations: `(T, n_muscles)` for one env or `(T, n_envs, n_muscles)` for a batch.
@@ -112,13 +107,11 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
         checkpoint: rematerialise steps for reverse mode (see the module docstring); it
             does not change the forward result.
         segment_length: steps per checkpointed segment (default `ceil(sqrt(T))`).
-        throw: raise `NonFiniteStateError` naming the env and step if a state goes
-            non-finite (works under `jit`); with `False`, read `nonfinite_step` instead.
+        throw: raise `eqx.EquinoxRuntimeError` naming the first env and its step at which
+            a state went non-finite (works under `jit`; `EQX_ON_ERROR=nan|off` apply); with
+            `False`, read `nonfinite_step` (or call `check_trajectory`) instead.
         env_group: envs vectorised together in a batch (default: all, except on CPU, where
             groups stay below a jaxlib deadlock threshold; see `vmap_envs`).
-        key: PRNG key for excitation noise of std `plant.excitation_noise` (one draw per
-            step, muscle and env); `None` (default) applies none. Rolling out in chunks,
-            give each call its own key (`jr.split`), or the chunks repeat the same noise.
         plant_axes: for a batch of plants (one per env, e.g. from `randomize_batch`), the
             `vmap` axes of `plant`: 0 on leaves with an env axis, `None` elsewhere.
 
@@ -143,28 +136,30 @@ def rollout(plant: MJXPlant, state: PlantState, excitations, *,
         raise ValueError("a batch of plants (`plant_axes` given) needs batched excitations "
                          "(T, n_envs, n_muscles)")
     _check_plant_batch(plant, plant_axes, excitations.shape[1] if excitations.ndim == 3 else None)
-    return _rollout(plant, state, excitations, jnp.asarray(throw), key, plant_axes,
+    return _rollout(plant, state, excitations, jnp.asarray(throw), plant_axes,
                     integrator=integrator, checkpoint=checkpoint,
                     segment_length=segment_length or math.ceil(math.sqrt(n_steps)),
                     env_group=env_group)
 
 
 @eqx.filter_jit
-def _rollout(plant, state, excitations, throw, key, plant_axes, *, integrator, checkpoint,
+def _rollout(plant, state, excitations, throw, plant_axes, *, integrator, checkpoint,
              segment_length, env_group):
     """`rollout` after its checks; `throw` is a boolean array."""
-    run = lambda p, s, e, k: _single_rollout(p, s, e, k, integrator, segment_length, checkpoint)
+    run = lambda p, s, e: _single_rollout(p, s, e, integrator, segment_length, checkpoint)
     if excitations.ndim == 3:
-        n_envs = excitations.shape[1]
-        keys = None if key is None else jax.random.split(key, n_envs)
         batched = vmap_envs(run, plant.mjx_model.nv, group_size=env_group,
-                            in_axes=(plant_axes, 0, 0, 0))
-        final, records, bad_step = batched(plant, state, jnp.moveaxis(excitations, 1, 0), keys)
+                            in_axes=(plant_axes, 0, 0))
+        final, records, bad_step = batched(plant, state, jnp.moveaxis(excitations, 1, 0))
         records = jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), records)
     else:
-        final, records, bad_step = run(plant, state, excitations, key)
-    jax.debug.callback(_raise_if_nonfinite, bad_step, throw)
-    return final, PlantTrajectory(*records, nonfinite_step=bad_step)
+        final, records, bad_step = run(plant, state, excitations)
+    trajectory = PlantTrajectory(*records, nonfinite_step=bad_step)
+    # Threaded through both qpos: inside an outer `jit` the check stays while either is used.
+    qpos = error_if_nonfinite((final.data.qpos, trajectory.qpos), bad_step, excitations.shape[0],
+                              "plant state", throw)
+    final = eqx.tree_at(lambda s: s.data.qpos, final, qpos[0])
+    return final, eqx.tree_at(lambda t: t.qpos, trajectory, qpos[1])
 
 
 def _check_batch(state: PlantState, n_envs: int) -> None:
@@ -175,14 +170,23 @@ def _check_batch(state: PlantState, n_envs: int) -> None:
                          f"{n_envs} (qpos shape ({n_envs}, nq)), got qpos shape {size}")
 
 
-def _check_plant_batch(plant: MJXPlant, plant_axes, n_envs: int | None) -> None:
+def _is_batch_of_plants(plant: AbstractPlant) -> bool:
+    """True when a randomisable leaf has an env axis (body or geom values; muscle parameters)."""
+    m = plant.mjx_model
+    ndims = [jnp.ndim(m.body_mass) - 1, jnp.ndim(m.body_inertia) - 2, jnp.ndim(m.geom_friction) - 2]
+    if isinstance(plant, MJXPlant):
+        ndims += [jnp.ndim(x) - 1 for x in jax.tree.leaves(plant.mtu.params)]
+    return any(ndims)
+
+
+def _check_plant_batch(plant: AbstractPlant, plant_axes, n_envs: int | None) -> None:
     """Raise unless the plant matches the batch.
 
     A batch of plants needs `plant_axes` whose mapped leaves have `n_envs` entries; a single
-    plant has scalar noise scales and one row of body masses.
+    plant has one row of body masses, inertias, frictions and muscle parameters.
     """
     if plant_axes is None:
-        if jnp.ndim(plant.excitation_noise) or jnp.ndim(plant.mjx_model.body_mass) != 1:
+        if _is_batch_of_plants(plant):
             raise ValueError("`plant` is a batch of plants (its leaves have an env axis); pass "
                              "the `plant_axes` that `randomize_batch` returned")
         return
@@ -193,11 +197,12 @@ def _check_plant_batch(plant: MJXPlant, plant_axes, n_envs: int | None) -> None:
                          f"excitations have {n_envs}")
 
 
-def _raise_if_nonfinite(bad_step, throw=True) -> None:
-    """Host-side: raise naming the first env (and its step) whose state went non-finite."""
-    if not throw:
-        return
-    bad_step = np.atleast_1d(np.asarray(bad_step))
+def check_trajectory(trajectory: PlantTrajectory) -> None:
+    """Raise `NonFiniteStateError` naming every env that went non-finite, and its step.
+
+    For trajectories from `rollout(..., throw=False)`; runs on the host (not under `jit`).
+    """
+    bad_step = np.atleast_1d(np.asarray(trajectory.nonfinite_step))
     envs = np.flatnonzero(bad_step >= 0)
     if envs.size:
         env = int(envs[0])
@@ -205,8 +210,3 @@ def _raise_if_nonfinite(bad_step, throw=True) -> None:
             f"non-finite plant state (NaN or inf) in {envs.size} env(s); first: env {env} "
             f"at step {int(bad_step[env])}; all: "
             f"{ {int(e): int(bad_step[e]) for e in envs[:20]} }")
-
-
-def check_trajectory(trajectory: PlantTrajectory) -> None:
-    """Raise `NonFiniteStateError` (env and step named) if any env went non-finite."""
-    _raise_if_nonfinite(trajectory.nonfinite_step)

@@ -20,8 +20,11 @@ $\hat\sigma^2 = \lVert r\rVert^2 / (m - n)$ (data residuals only), giving standa
 """
 
 import dataclasses
+import itertools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
+import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -30,6 +33,7 @@ import optimistix as optx
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
+from .._solution import RESULTS, Solution, maybe_throw, result_name
 from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler
 from ..integrate.simulate import simulate
 from ..muscle.mtu import AbstractMTU, MTUOutputs
@@ -76,26 +80,75 @@ class AbstractExperiment(eqx.Module):
         return {q: out[q] for q in self.targets}
 
 
+class AdaptiveRecord(eqx.Module):
+    """One adaptive Diffrax solve over a whole record, saved at the sample times.
+
+    Tsit5 (explicit, 5th order) with a PID step controller at `rtol`/`atol` (state units:
+    activation [-] and the formulation's fibre state), differentiated in forward mode
+    (`dfx.ForwardMode`), as the fit's Jacobians are. The default tolerances put the
+    integration error near 1e-6 N of tendon force on OpenSim's isolated-MTU cases, below
+    OpenSim's own (Runge-Kutta-Merson at 1e-8): a fit's bias from integration is negligible.
+    A solve that fails (`max_steps` steps, or a non-finite state) gives infinite predictions.
+    """
+
+    solver: dfx.AbstractSolver = dfx.Tsit5()
+    rtol: float = 1e-10
+    atol: float = 1e-12
+    max_steps: int = eqx.field(static=True, default=65536)
+
+    def states(self, mtu: AbstractMTU, state0, times: Array, drive: Callable):
+        """The states at `times` [s], from `state0` at `times[0]` (leading axis `n_times`)."""
+
+        def vector_field(t, y, args):
+            return mtu.derivative(y, *drive(t))
+
+        solution = dfx.diffeqsolve(
+            dfx.ODETerm(vector_field), self.solver, times[0], times[-1],
+            0.1 * (times[1] - times[0]), state0, saveat=dfx.SaveAt(ts=times),
+            stepsize_controller=dfx.PIDController(rtol=self.rtol, atol=self.atol),
+            adjoint=dfx.ForwardMode(), max_steps=self.max_steps, throw=False)
+        return solution.ys
+
+
 class TimeSeriesExperiment(AbstractExperiment):
     """A simulation from equilibrium at `times[0]`, driven by excitation and MTU length.
 
     `drive(t) -> (excitation, mtu_length [m], mtu_velocity [m/s])`, each `(n_muscles,)`;
-    targets are sampled at `times` [s].
+    targets are sampled at `times` [s]. `integrator`: `AdaptiveRecord()` (no integration
+    bias) or a fixed-step `AbstractIntegrator`, one step per sample interval (default
+    `SemiImplicitEuler(4)`: fast, with a bias of order its step).
     """
 
     times: Array
     drive: Callable
     initial_activation: Array
-    integrator: AbstractIntegrator = SemiImplicitEuler(4)
+    integrator: AbstractIntegrator | AdaptiveRecord = SemiImplicitEuler(4)
 
     def predict(self, mtu: AbstractMTU, quantities: Sequence[str] | None = None
                 ) -> dict[str, Array]:
         """Simulate from equilibrium and sample the quantities at `times`."""
         _, length, velocity = self.drive(self.times[0])
-        state0 = mtu.init_state(length, velocity, self.initial_activation)
-        trajectory = simulate(mtu, state0, self.times, self.drive, integrator=self.integrator)
-        return {q: _observable(trajectory.outputs, trajectory.states, q)
+        start = mtu.solve_init_state(length, velocity, self.initial_activation)
+        state0 = start.value
+        if isinstance(self.integrator, AdaptiveRecord):
+            quiet = _without_throw(mtu)
+            states = self.integrator.states(quiet, state0, self.times, self.drive)
+            _, lengths, velocities = jax.vmap(self.drive)(self.times)
+            outputs = jax.vmap(quiet.outputs)(states, lengths, velocities)
+        else:
+            trajectory = simulate(mtu, state0, self.times, self.drive, integrator=self.integrator)
+            outputs, states = trajectory.outputs, trajectory.states
+        return {q: _unless_failed(start.result, _observable(outputs, states, q))
                 for q in (quantities or self.muscle_quantities())}
+
+
+def _without_throw(mtu: AbstractMTU) -> AbstractMTU:
+    """`mtu` with its internal solves' `throw` off, where it has one.
+
+    An adaptive solver's rejected trial stages may leave a fibre-velocity root unconverged;
+    the step is retried.
+    """
+    return dataclasses.replace(mtu, throw=False) if hasattr(mtu, "throw") else mtu
 
 
 class EquilibriumExperiment(AbstractExperiment):
@@ -123,6 +176,15 @@ class EquilibriumExperiment(AbstractExperiment):
 
 def _observable(outputs: MTUOutputs, states, quantity: str) -> Array:
     return states.activation if quantity == "activation" else getattr(outputs, quantity)
+
+
+def _unless_failed(result: RESULTS, prediction: Array) -> Array:
+    """`prediction`, or inf where the initial equilibrium solve failed.
+
+    Levenberg-Marquardt rejects a trial point with infinite residuals and retries a shorter
+    step; a fit that ends there is `nonfinite_state`.
+    """
+    return jnp.where(result == RESULTS.successful, prediction, jnp.inf)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,13 +225,20 @@ class FreeParameters:
         return self.bounds.get(field, DEFAULT_BOUNDS)
 
 
-class FitResult(eqx.Module):
-    """What `fit` found. Values per field have shape `(n_muscles,)` (shared fields repeat)."""
+class FitResult(Solution):
+    """What `fit` found: a `Solution` with the fit's extras.
+
+    `value` is `fitted`; `result` is `RESULTS.successful` only when Levenberg-Marquardt met its
+    tolerance *and* the fitted model reproduces the data (`data_not_reproduced` otherwise,
+    `nonfinite_state` for a non-finite prediction, `max_steps_reached`); `stats` holds
+    `num_steps`, `max_steps`, `num_evaluations`, `solver_result` (Levenberg-Marquardt's own
+    code), `relative_rms` (worst RMS error over quantities and muscles, in data ranges) and
+    `max_residual` (its limit). Values per field have shape `(n_muscles,)` (shared fields repeat).
+    """
 
     names: tuple[str, ...]
     fields: tuple[str, ...]
     initial: dict[str, np.ndarray]
-    fitted: dict[str, np.ndarray]
     standard_error: dict[str, np.ndarray]
     covariance: np.ndarray  # over the flat free vector (`flat_labels` order)
     correlation: np.ndarray
@@ -177,8 +246,26 @@ class FitResult(eqx.Module):
     cost_history: np.ndarray  # 0.5 * sum of squared residuals at every evaluated point
     residual_rms: dict[str, float]  # final RMS of (prediction - data) per quantity, data units
     predicted: tuple[dict[str, np.ndarray], ...]  # per experiment: the fit's values of its targets
-    n_steps: int
-    converged: bool
+
+    @property
+    def fitted(self) -> dict[str, np.ndarray]:
+        """Fitted values per field, `(n_muscles,)` (= `value`)."""
+        return self.value
+
+    @property
+    def n_steps(self) -> int:
+        """Levenberg-Marquardt steps taken (= `stats["num_steps"]`)."""
+        return int(self.stats["num_steps"])
+
+    @property
+    def converged(self) -> bool:
+        """Levenberg-Marquardt met its tolerance (the data may still not be reproduced)."""
+        return bool(self.stats["solver_result"] == RESULTS.successful)
+
+    @property
+    def outcome(self) -> str:
+        """The result's member name, e.g. `'successful'` or `'data_not_reproduced'`."""
+        return result_name(self.result)
 
     def interval95(self, field: str) -> tuple[np.ndarray, np.ndarray]:
         """95 % confidence interval (Gauss-Newton, normal approximation) of a field."""
@@ -191,16 +278,18 @@ class FitResult(eqx.Module):
         for field in self.fields:
             for k, name in enumerate(self.names):
                 rows.append(f"{name:<16}{field:<32}{self.initial[field][k]:>14.6g}"
-                             f"{self.fitted[field][k]:>14.6g}{self.standard_error[field][k]:>12.2g}")
+                            f"{self.fitted[field][k]:>14.6g}{self.standard_error[field][k]:>12.2g}")
         rows.append("final RMS residual: " + ", ".join(
             f"{q} {v:.3g}" for q, v in self.residual_rms.items()))
+        rows.append(f"result: {self.outcome} ({self.n_steps} steps, worst relative RMS "
+                    f"{self.stats['relative_rms']:.3g}, limit {self.stats['max_residual']:.3g})")
         return "\n".join(rows)
 
 
 def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeParameters, *,
         weights: Mapping[str, float] | None = None, prior_weight: float = 0.0,
         max_steps: int = 100, rtol: float = 1e-6, atol: float = 1e-6,
-        progress: bool = True) -> FitResult:
+        max_residual: float = 0.05, progress: bool = True, throw: bool = True) -> FitResult:
     """Fit the free parameters of `mtu` to the experiments by Levenberg-Marquardt.
 
     Args:
@@ -216,10 +305,16 @@ def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeP
             than this (1e-6 gives slack lengths to 1e-13 relative on exact data); much tighter
             values only add rejected steps at the noise floor.
         atol: absolute convergence tolerance (same test).
+        max_residual: the data count as reproduced when, for every quantity and muscle, the
+            RMS error is at most this fraction of the data's range (default 0.05: above
+            noise of a few % of the range; a wrong basin is far above). Otherwise the result
+            is `RESULTS.data_not_reproduced`.
         progress: show a progress bar of evaluated points.
+        throw: raise `EquinoxRuntimeError` when the result is not successful; with `False`
+            the outcome is only in `result`.
 
     Repeated fits with the same model structure, drives and data shapes reuse one compiled
-    solve (e.g. a noise study over seeds).
+    solve (e.g. a noise study over seeds); fits in several threads run independently.
     """
     experiments = tuple(experiments)
     _check_experiments(experiments, mtu.n_muscles)
@@ -228,24 +323,36 @@ def fit(mtu: AbstractMTU, experiments: Sequence[AbstractExperiment], free: FreeP
         scales=tuple({q: _data_scale(y) for q, y in e.targets.items()} for e in experiments),
         packing=_Packing.create(free, mtu), weights=tuple(sorted((weights or {}).items())),
         prior_weight=float(prior_weight))
-    recorder = _Recorder(progress, 2 * max_steps)  # a residual and a Jacobian per step
-    with recorder:
-        solution = _solve(problem, problem.packing.z0, rtol, atol, max_steps)
+    with _Recorder(progress, 2 * max_steps) as recorder:  # a residual and a Jacobian per step
+        solution = _solve(problem, problem.packing.z0, recorder.key, rtol, atol, max_steps)
     values = problem.packing.to_values(solution.value)
-    r, jacobian, rms, predicted = jax.tree.map(np.asarray, _at_solution(problem, values))
+    r, jacobian, rms, relative, predicted = jax.tree.map(np.asarray, _at_solution(problem, values))
     covariance = _gauss_newton_covariance(jacobian, r)
     packing = problem.packing
+    solver_result = RESULTS.promote(solution.result)
+    result = _outcome(solver_result, np.isfinite(r).all(), float(relative), max_residual)
+    fitted = {f: np.asarray(v) for f, v in packing.unpack(values).items()}
+    stats = {"num_steps": int(solution.stats["num_steps"]), "max_steps": max_steps,
+             "num_evaluations": len(recorder.costs), "solver_result": solver_result,
+             "relative_rms": float(relative), "max_residual": float(max_residual)}
+    maybe_throw(values, result, throw)
     return FitResult(
-        names=mtu.params.names, fields=free.fields,
+        value=fitted, result=result, stats=stats, names=mtu.params.names, fields=free.fields,
         initial={f: np.asarray(v) for f, v in packing.unpack(packing.start).items()},
-        fitted={f: np.asarray(v) for f, v in packing.unpack(values).items()},
         standard_error={f: np.asarray(v) for f, v in packing.unpack(
             jnp.sqrt(jnp.asarray(np.clip(np.diag(covariance), 0.0, None)))).items()},
         covariance=covariance, correlation=_correlation(covariance),
         flat_labels=packing.labels(mtu.params.names), cost_history=np.asarray(recorder.costs),
-        residual_rms={q: float(v) for q, v in rms.items()}, predicted=tuple(predicted),
-        n_steps=int(solution.stats["num_steps"]),
-        converged=bool(solution.result == optx.RESULTS.successful))
+        residual_rms={q: float(v) for q, v in rms.items()}, predicted=tuple(predicted))
+
+
+def _outcome(solver_result, finite: bool, relative_rms: float, max_residual: float) -> RESULTS:
+    """The fit's result: the solver's failure first, then non-finite, then data reproduced."""
+    if solver_result != RESULTS.successful:
+        return solver_result
+    if not finite:
+        return RESULTS.nonfinite_state
+    return RESULTS.successful if relative_rms <= max_residual else RESULTS.data_not_reproduced
 
 
 class _Packing(eqx.Module):
@@ -401,27 +508,36 @@ def _data_jacobian(problem: _Problem, values: Array) -> Array:
 
 @eqx.filter_jit
 def _at_solution(problem: _Problem, values: Array):
-    """Residuals, Jacobian, RMS error per quantity and target predictions at the solution."""
+    """Residuals, Jacobian, RMS error per quantity, worst relative RMS, predictions.
+
+    The worst relative RMS is over quantities and muscles, in units of the data's range.
+    """
     per_muscle = _per_muscle(problem, values)
     residuals = _residuals_of(problem, per_muscle)
     jacobian = _data_jacobian(problem, values)
     predictions = [e.target_values(p) for e, p in zip(problem.experiments, per_muscle, strict=True)]
     squares: dict[str, list] = {}
-    for experiment, predicted in zip(problem.experiments, predictions, strict=True):
+    relative = []
+    for experiment, scale, predicted in zip(problem.experiments, problem.scales, predictions,
+                                            strict=True):
         for q, y in experiment.targets.items():
             squares.setdefault(q, []).append(jnp.ravel((predicted[q] - y) ** 2))
+            relative.append(jnp.max(jnp.sqrt(jnp.mean(((predicted[q] - y) / scale[q]) ** 2, 0))))
     rms = {q: jnp.sqrt(jnp.mean(jnp.concatenate(s))) for q, s in squares.items()}
-    return residuals, jacobian, rms, predictions
+    return residuals, jacobian, rms, jnp.max(jnp.stack(relative)), predictions
 
 
-def _residuals(z: Array, problem: _Problem) -> Array:
-    """The least-squares residuals of the latent vector `z` (prior appended when weighted)."""
+def _residuals(z: Array, problem: _Problem, recorder: Array) -> Array:
+    """The least-squares residuals of the latent vector `z` (prior appended when weighted).
+
+    The cost goes to the `_Recorder` with key `recorder`.
+    """
     values = problem.packing.to_values(z)
     r = _data_residuals(problem, values)
     if problem.prior_weight:
         start = problem.packing.start
         r = jnp.concatenate([r, problem.prior_weight * (values - start) / start])
-    jax.debug.callback(_Recorder.report, 0.5 * jnp.sum(r**2))
+    jax.debug.callback(_Recorder.report, recorder, 0.5 * jnp.sum(r**2))
     return r
 
 
@@ -438,7 +554,8 @@ def _latent_jacobian(z: Array, problem: _Problem) -> Array:
 
 
 @eqx.filter_jit
-def _solve(problem: _Problem, z0: Array, rtol: float, atol: float, max_steps: int):
+def _solve(problem: _Problem, z0: Array, recorder: Array, rtol: float, atol: float,
+           max_steps: int):
     """Levenberg-Marquardt on the latent vector, with a materialised forward-mode Jacobian.
 
     The residuals get a custom JVP that builds the full Jacobian (`_data_jacobian`: one JVP per
@@ -449,7 +566,7 @@ def _solve(problem: _Problem, z0: Array, rtol: float, atol: float, max_steps: in
 
     @jax.custom_jvp
     def residuals(z):
-        return _residuals(z, problem)
+        return _residuals(z, problem, recorder)
 
     @residuals.defjvp
     def residuals_jvp(primals, tangents):
@@ -462,27 +579,43 @@ def _solve(problem: _Problem, z0: Array, rtol: float, atol: float, max_steps: in
 
 
 class _Recorder:
-    """Collects the cost at every evaluated point and drives the progress bar (host side)."""
+    """Collects the cost at every evaluated point and drives the progress bar (host side).
 
-    active: "_Recorder | None" = None
+    Each fit registers its own recorder under a fresh integer key, passed into the compiled
+    solve as an argument: the callback finds its fit's recorder by that key, so fits in
+    several threads do not mix, and a key with no recorder (e.g. a traced solve inside
+    another program) is ignored.
+    """
+
+    _live: dict[int, "_Recorder"] = {}
+    _keys = itertools.count()
+    _lock = threading.Lock()
 
     def __init__(self, progress: bool, total: int):
         from tqdm.auto import tqdm
 
         self.costs: list[float] = []
         self.bar = tqdm(total=total, desc="fit (evaluations)", disable=not progress, leave=False)
+        with _Recorder._lock:
+            self.index = next(_Recorder._keys) % 2**31
+
+    @property
+    def key(self) -> Array:
+        return jnp.asarray(self.index, dtype=jnp.int32)
 
     def __enter__(self):
-        _Recorder.active = self
+        with _Recorder._lock:
+            _Recorder._live[self.index] = self
         return self
 
     def __exit__(self, *exc):
-        _Recorder.active = None
+        with _Recorder._lock:
+            _Recorder._live.pop(self.index, None)
         self.bar.close()
 
     @staticmethod
-    def report(cost) -> None:
-        recorder = _Recorder.active
+    def report(key, cost) -> None:
+        recorder = _Recorder._live.get(int(key))
         if recorder is not None:
             recorder.costs.append(float(cost))
             recorder.bar.update(1)

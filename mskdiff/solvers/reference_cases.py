@@ -20,8 +20,10 @@ from collections.abc import Callable
 import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 
-from ..integrate.integrators import SemiImplicitEuler
+from .._solution import RESULTS, maybe_throw
+from ..integrate.integrators import AbstractIntegrator, SemiImplicitEuler
 from ..io.reference import (
     EquilibriumTable,
     IsolatedMTUCase,
@@ -29,13 +31,22 @@ from ..io.reference import (
     parameters_from_table,
 )
 from ..muscle import make_mtu
-from ..muscle.millard_equilibrium import MillardEquilibriumMTU
+from ..muscle.millard_equilibrium import MillardCurves, MillardEquilibriumMTU
 from ..muscle.mtu import AbstractMTU
 from ..muscle.parameters import MuscleParameters
-from .identify import EquilibriumExperiment, TimeSeriesExperiment
+from .identify import (
+    AdaptiveRecord,
+    EquilibriumExperiment,
+    FitResult,
+    FreeParameters,
+    TimeSeriesExperiment,
+    fit,
+)
 
 #: Quantities fitted by default (both are in every reference file).
 FIT_QUANTITIES = ("tendon_force", "fiber_length")
+#: The fast fixed-step alternative: semi-implicit Euler, 8 sub-steps per 1 ms sample.
+FIXED_STEP = SemiImplicitEuler(8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +64,13 @@ class ReferenceProblem:
 
 
 def isolated_mtu_problem(case: IsolatedMTUCase, *, quantities=FIT_QUANTITIES, dt: float = 1e-3,
-                         substeps: int = 8) -> ReferenceProblem:
+                         integrator: AbstractIntegrator | AdaptiveRecord | None = None
+                         ) -> ReferenceProblem:
     """The case's OpenSim trajectory, sampled every `dt` [s].
 
-    Simulated by semi-implicit Euler with `substeps` sub-steps per sample (8 at 1 ms: the
-    integration error is below 0.1 mm of slack length in the shared cases).
+    Simulated by `integrator` (default `AdaptiveRecord()`: Tsit5 at rtol 1e-10, no
+    integration bias; `FIXED_STEP`, semi-implicit Euler 1 ms x 8, is faster to compile and
+    leaves up to ~0.04 mm of bias on the shared cases).
     """
     reference = case.reference()
     stride = max(1, round(dt / (reference["time"][1] - reference["time"][0])))
@@ -65,15 +78,18 @@ def isolated_mtu_problem(case: IsolatedMTUCase, *, quantities=FIT_QUANTITIES, dt
     experiment = TimeSeriesExperiment(
         targets=targets, times=jnp.asarray(reference["time"][::stride]), drive=case.drive,
         initial_activation=jnp.full(1, case.initial_activation),
-        integrator=SemiImplicitEuler(substeps))
+        integrator=AdaptiveRecord() if integrator is None else integrator)
     return ReferenceProblem(case.name, case.parameters(), experiment, model=case.model)
 
 
 def equilibrium_problem(table: EquilibriumTable, *, muscles=None, quantities=FIT_QUANTITIES,
-                        parameters: MuscleParameters | None = None) -> ReferenceProblem:
+                        parameters: MuscleParameters | None = None,
+                        curves: MillardCurves | None = None) -> ReferenceProblem:
     """The table's equilibria (static: MTU velocity 0) of `muscles` (default all).
 
-    `parameters` default to the table's own muscle table (`EquilibriumTable.parameter_table`).
+    `parameters` and Millard `curves` default to the table's own muscle table
+    (`EquilibriumTable.parameter_table`); given both (e.g. from an `.osim` model), that table
+    is not needed.
     """
     if parameters is None:
         parameters = parameters_from_table(table.parameter_table())
@@ -84,12 +100,47 @@ def equilibrium_problem(table: EquilibriumTable, *, muscles=None, quantities=FIT
         targets={q: jnp.asarray(table.column(q, muscles)) for q in quantities},
         mtu_length=length, mtu_velocity=jnp.zeros_like(length),
         activation=jnp.asarray(table.column("activation", muscles)))
-    curves = millard_curves_from_table(table.parameter_table(), muscles)
+    if curves is None:
+        curves = millard_curves_from_table(table.parameter_table(), muscles)
     if curves is not None:
         return ReferenceProblem(table.name, truth, experiment,
                                 model=lambda p: MillardEquilibriumMTU(p, curves))
     return ReferenceProblem(table.name, truth, experiment,
                             "no Millard curves in the muscle table: fitted with De Groote curves")
+
+
+def fit_reference(problem: ReferenceProblem, start: MuscleParameters, free: FreeParameters, *,
+                  polish: bool = True, **options) -> FitResult:
+    """Fit `problem` from `start`; for time series, fixed-step first, then an adaptive polish.
+
+    With `polish` (default) and a time-series problem with an `AdaptiveRecord` integrator,
+    a first fit uses `FIXED_STEP` and a second one starts where it ended with the adaptive
+    solve: the first is cheap and robust far from the solution, where explicit adaptive steps
+    meet stiff trial points (a slack tendon: tens of thousands of Tsit5 steps); the second
+    removes the first's integration bias in a few steps. A first fit that is not successful
+    is returned as it is (`stats["stage_steps"]` ends in 0). Otherwise the result is the
+    second fit's, with `initial` = `start`, both fits' `cost_history` and
+    `stats["num_steps"]`, and `stats["stage_steps"]`. `options` go to both fits.
+    """
+    experiment = problem.experiment
+    if not (polish and isinstance(experiment, TimeSeriesExperiment)
+            and isinstance(experiment.integrator, AdaptiveRecord)):
+        return fit(problem.model(start), [experiment], free, **options)
+    throw = options.pop("throw", True)
+    fixed = dataclasses.replace(experiment, integrator=FIXED_STEP)
+    first = fit(problem.model(start), [fixed], free, throw=False, **options)
+    if first.result != RESULTS.successful:  # a wrong basin: polishing it costs, gains nothing
+        maybe_throw(jnp.asarray(first.fitted[free.fields[0]]), first.result, throw)
+        return dataclasses.replace(first, stats={**first.stats, "stage_steps": (first.n_steps, 0)})
+    near = eqx.tree_at(lambda p: [getattr(p, f) for f in free.fields], start,
+                       [jnp.asarray(first.fitted[f]) for f in free.fields])
+    second = fit(problem.model(near), [experiment], free, throw=throw, **options)
+    stats = {**second.stats, "num_steps": first.n_steps + second.n_steps,
+             "num_evaluations": first.stats["num_evaluations"] + second.stats["num_evaluations"],
+             "stage_steps": (first.n_steps, second.n_steps)}
+    return dataclasses.replace(second, stats=stats, initial=first.initial,
+                               cost_history=np.concatenate([first.cost_history,
+                                                            second.cost_history]))
 
 
 def perturb(params: MuscleParameters, fields, fraction: float, *, key) -> MuscleParameters:
@@ -119,3 +170,36 @@ def sine_drive(rest_length, *, amplitude: float = 0.015):
         return excitation, length, velocity
 
     return drive
+
+
+def synthetic_problem(truth: MuscleParameters, *, tendon_strain: float, excitation_hz: float,
+                      model: Callable[[MuscleParameters], AbstractMTU] = make_mtu,
+                      duration: float = 0.5, dt: float = 1e-3,
+                      amplitude: float = 0.01) -> ReferenceProblem:
+    """A self-consistent isolated-MTU case: `model(truth)`'s own tendon force and fibre length.
+
+    `truth`'s tendon strain at one normalised force becomes `tendon_strain`. Drive: excitation
+    0.5 + 0.4 sin(2 pi `excitation_hz` t); MTU length `l_s (1 + strain / 2) + l_opt` +
+    `amplitude` [m] x sin(2 pi 3 t). Simulated by `AdaptiveRecord()` (Tsit5, rtol 1e-10) from
+    equilibrium at activation 0.5, sampled every `dt` [s] for `duration` [s].
+    """
+    truth = eqx.tree_at(lambda p: p.tendon_strain_at_one_norm_force, truth,
+                        jnp.full(truth.n_muscles, tendon_strain))
+    rest = (truth.tendon_slack_length * (1 + tendon_strain / 2)
+            + truth.optimal_fiber_length)
+
+    def drive(t):
+        excitation = 0.5 + 0.4 * jnp.sin(2 * jnp.pi * excitation_hz * t) * jnp.ones_like(rest)
+        length = rest + amplitude * jnp.sin(2 * jnp.pi * 3.0 * t)
+        velocity = amplitude * 2 * jnp.pi * 3.0 * jnp.cos(2 * jnp.pi * 3.0 * t) * jnp.ones_like(rest)
+        return excitation, length, velocity
+
+    times = jnp.arange(round(duration / dt) + 1) * dt
+    experiment = TimeSeriesExperiment(
+        targets={q: jnp.zeros((times.shape[0], truth.n_muscles)) for q in FIT_QUANTITIES},
+        times=times, drive=drive, initial_activation=jnp.full(truth.n_muscles, 0.5),
+        integrator=AdaptiveRecord())
+    data = eqx.filter_jit(experiment.predict)(model(truth))
+    name = f"{truth.names[0]}_{excitation_hz:g}Hz_strain{tendon_strain:g}"
+    return ReferenceProblem(name, truth, dataclasses.replace(experiment, targets=data),
+                            "synthetic (mskdiff's own data)", model)

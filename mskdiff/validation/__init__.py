@@ -1,5 +1,6 @@
 """Comparisons with OpenSim reference data."""
 
+from ..models.coordinates import qpos_from_coordinates
 from .geometry import (
     GEOMETRY_BOUNDS,
     MOMENT_ARM_OUTLIERS,
@@ -9,11 +10,11 @@ from .geometry import (
     compare_geometry,
     format_geometry_table,
     plot_geometry,
-    qpos_from_coordinates,
     summarize_geometry,
     write_geometry_csv,
 )
-from .opensim import TOLERANCES, Check, format_table, passed, validate_opensim, write_json
+from .registry import validate_opensim
+from .report import TOLERANCES, Check, format_table, passed, write_json
 
 __all__ = [
     "GEOMETRY_BOUNDS",
