@@ -187,12 +187,21 @@ def test_simulate_counts_envs_on_the_floor(tmp_path, capsys, monkeypatch):
                  "--tendon", "elastic", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "on the floor at the end: 2 of 3 envs (pelvis below 0.5 m" in out
+    assert "throughput: 1234 env-steps/s" in out
     data = np.load(tmp_path / "simulate.npz")
     assert data["pelvis_height"].shape == (20, 3)
     assert list(data["on_floor"]) == [False, True, True] and int(data["envs_on_floor"]) == 2
     assert float(data["floor_threshold"]) == mskdiff.cli.simulate.FLOOR_THRESHOLD == 0.5
     assert str(data["tendon"]) == "elastic"
     assert (tmp_path / "simulate.png").stat().st_size > 10_000
+
+
+def test_simulate_names_the_first_non_finite_env_and_step():
+    qpos = np.zeros((5, 3, 4))
+    mskdiff.cli.simulate._check_finite(qpos, first_step=50)
+    qpos[3, 2, 1] = qpos[4, 1, 0] = np.nan
+    with pytest.raises(RuntimeError, match="env 2 became non-finite .* at step 53; 2 env"):
+        mskdiff.cli.simulate._check_finite(qpos, first_step=50)
 
 
 def test_mujoco_attach_warning_is_silenced_and_others_are_not(capfd):

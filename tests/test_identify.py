@@ -12,6 +12,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from mskdiff._solution import RESULTS
 from mskdiff.cli import main
 from mskdiff.io import (
     find_equilibrium_tables,
@@ -22,13 +23,14 @@ from mskdiff.io import (
 )
 from mskdiff.models import rajagopal2016, rajagopal2016_default_mtu_lengths
 from mskdiff.muscle import MillardEquilibriumMTU, make_mtu
-from mskdiff.solvers import FreeParameters, TimeSeriesExperiment, fit
+from mskdiff.solvers import FreeParameters, TimeSeriesExperiment, fit, fit_reference
 from mskdiff.solvers.reference_cases import (
     FIT_QUANTITIES,
     equilibrium_problem,
     isolated_mtu_problem,
     perturb,
     sine_drive,
+    synthetic_problem,
 )
 
 DT = 2e-3
@@ -84,22 +86,42 @@ def test_noise_intervals_cover_the_truth(self_consistent):
     assert coverage >= 0.90, coverage
 
 
-@pytest.mark.slow
-@pytest.mark.x64
-@pytest.mark.parametrize("name", ["dgf_soleus_r_isometric_step", "dgf_tibant_r_compliant_sine"])
-def test_opensim_case_slack_and_optimal_lengths_from_10_percent_off(reference_dir, name):
-    """Recover OpenSim's tendon slack and optimal fibre lengths to 0.1 mm from its tendon force
-    and fibre length, starting 10 % off."""
-    case = next(c for c in find_isolated_mtu_cases(reference_dir) if c.name == name)
-    problem = isolated_mtu_problem(case)
+LENGTHS = ("tendon_slack_length", "optimal_fiber_length")
+
+
+def _lengths_error_from_10_percent_off(problem):
+    """`fit_reference` from slack +10 % and optimal fibre length -10 %: (errors [m], result)."""
     truth = problem.truth
     start = eqx.tree_at(lambda p: (p.tendon_slack_length, p.optimal_fiber_length), truth,
                         (1.1 * truth.tendon_slack_length, 0.9 * truth.optimal_fiber_length))
-    result = fit(problem.model(start), [problem.experiment],
-                 FreeParameters(("tendon_slack_length", "optimal_fiber_length")), progress=False)
-    for field in ("tendon_slack_length", "optimal_fiber_length"):
-        error = abs(result.fitted[field][0] - float(getattr(truth, field)[0]))
-        assert error <= 1e-4, (field, error)
+    result = fit_reference(problem, start, FreeParameters(LENGTHS), progress=False)
+    return {f: abs(result.fitted[f][0] - float(getattr(truth, f)[0])) for f in LENGTHS}, result
+
+
+@pytest.mark.slow
+@pytest.mark.x64
+def test_opensim_case_lengths_from_10_percent_off_without_integration_bias(reference_dir):
+    """OpenSim's soleus case: slack and optimal fibre lengths from 10 % off to 1e-3 mm (the
+    fixed-step fit, then the adaptive polish; measured 3e-9 mm and 8e-9 mm), where the
+    fixed-step fit alone stops 1.6e-3 mm away (its integration bias)."""
+    (case,) = [c for c in find_isolated_mtu_cases(reference_dir)
+               if c.name == "dgf_soleus_r_isometric_step"]
+    errors, result = _lengths_error_from_10_percent_off(isolated_mtu_problem(case))
+    assert result.result == RESULTS.successful and result.stats["stage_steps"][1] >= 1
+    assert max(errors.values()) <= 1e-6, errors
+
+
+@pytest.mark.slow
+@pytest.mark.x64
+def test_generated_8_hz_case_lengths_from_10_percent_off():
+    """A self-consistent soleus case with 8 Hz excitation and tendon strain 0.1 (simulated by
+    the adaptive solve): both lengths from 10 % off to 1e-3 mm (measured 3e-11 mm and
+    8e-9 mm; the fixed-step fit alone: 9e-3 mm)."""
+    problem = synthetic_problem(rajagopal2016(["soleus_r"]), tendon_strain=0.1,
+                                excitation_hz=8.0)
+    errors, result = _lengths_error_from_10_percent_off(problem)
+    assert result.result == RESULTS.successful
+    assert max(errors.values()) <= 1e-6, errors
 
 
 @pytest.fixture
@@ -134,7 +156,7 @@ def _walking_fit(walking, quantities, *, targets=None):
         experiment = eqx.tree_at(lambda e: e.targets, experiment, targets)
     start = perturb(problem.truth, ["tendon_slack_length"], 0.05, key=jr.key(0))
     result = fit(make_mtu(start), [experiment], FreeParameters(("tendon_slack_length",)),
-                 progress=False)
+                 progress=False, throw=False)
     error = result.fitted["tendon_slack_length"] - np.asarray(problem.truth.tendon_slack_length)
     return error, np.asarray(problem.truth.ignore_tendon_compliance, dtype=bool), result
 
@@ -142,11 +164,12 @@ def _walking_fit(walking, quantities, *, targets=None):
 @pytest.mark.x64
 def test_walking_slack_lengths_and_the_millard_bias(walking):
     """Case 3. From OpenSim's fibre lengths and tendon forces (Millard curves), De Groote
-    curves recover the 80 slack lengths to 3.4 mm (measured; rigid tendons 0.2 mm). Fitting
-    mskdiff's own predictions at the true values instead recovers them to 1e-6: the error is
-    model-form bias, not the optimiser's."""
+    curves recover the 80 slack lengths to 3.4 mm (measured; rigid tendons 0.2 mm), and the
+    fit says it does not reproduce the data (worst muscle's RMS error 9.7 % of its range,
+    measured). Fitting mskdiff's own predictions at the true values instead recovers them to
+    1e-6: the error is model-form bias, not the optimiser's."""
     error, rigid, result = _walking_fit(walking, FIT_QUANTITIES)
-    assert result.converged
+    assert result.converged and result.result == RESULTS.data_not_reproduced
     assert np.max(np.abs(error[rigid])) <= 0.5e-3 and np.max(np.abs(error[~rigid])) <= 5e-3
     assert 1e-4 <= np.median(np.abs(error[~rigid])) <= 2e-3  # a bias that is really there
     problem = equilibrium_problem(walking)
@@ -207,7 +230,8 @@ def test_perturb_moves_every_muscle_by_the_fraction():
 @pytest.mark.x64
 def test_fit_command_on_isolated_cases_with_perturbation(reference_dir, tmp_path):
     """`mskdiff fit --perturb 0.1` on a folder with one isolated-MTU case: the report gives
-    set-up, starting and fitted values; the fit lands within 0.1 mm of the set-up."""
+    set-up, starting and fitted values; the fit (default: adaptive polish) lands within
+    1e-3 mm of the set-up and reports `successful`."""
     data = tmp_path / "data"
     data.mkdir()
     for name in ("mtu_sim_dgf_soleus_r_isometric_step.csv",
@@ -219,23 +243,27 @@ def test_fit_command_on_isolated_cases_with_perturbation(reference_dir, tmp_path
                  "--no-progress"]) == 0
     (case,) = json.loads(report_path.read_text())["cases"]
     assert case["case"] == "dgf_soleus_r_isometric_step" and case["converged"]
+    assert case["result"] == "successful" and len(case["stage_steps"]) == 2
     for values in case["muscles"]["soleus_r"].values():
         assert abs(values["start"] / values["setup"] - 1) == pytest.approx(0.1)
-        assert abs(values["fitted"] - values["setup"]) <= 1e-4
+        assert abs(values["fitted"] - values["setup"]) <= 1e-6
     assert Path(case["plot"]).stat().st_size > 20_000
 
 
 @pytest.mark.x64
 def test_fit_command_on_the_walking_case_writes_the_osim(reference_dir, rajagopal_osim, tmp_path):
     """`mskdiff fit --osim` on the walking equilibria: starts from the generic model, writes a
-    copy of it whose slack lengths are the fitted ones (and nothing else changed)."""
+    copy of it whose slack lengths are the fitted ones (and nothing else changed). The generic
+    model's other parameters are not the scaled model's, so slack lengths alone leave a
+    residual above the default `--max-residual` (`test_fit_outcomes`): 0.5 accepts it."""
     data = tmp_path / "data"
     data.mkdir()
     for name in ("walk_equilibrium.csv", "rajagopal2016_scaled_walk_muscles.csv"):
         shutil.copy(reference_dir / name, data / name)
     report_path = tmp_path / "report.json"
     assert main(["fit", "--data", str(data), "--osim", str(rajagopal_osim), "--out",
-                 str(tmp_path / "out"), "--json", str(report_path), "--no-progress"]) == 0
+                 str(tmp_path / "out"), "--json", str(report_path), "--no-progress",
+                 "--max-residual", "0.5"]) == 0
     (case,) = json.loads(report_path.read_text())["cases"]
     written = load_osim(case["osim"])
     generic = load_osim(rajagopal_osim)

@@ -115,6 +115,7 @@ def test_changed_curves_reach_one_at_the_changed_strain(reference_dir, tmp_path)
     assert float(acceleration.parameters().passive_fiber_strain_at_one_norm_force[0]) == 0.6
 
 
+@pytest.mark.slow
 def test_generated_case_passes_and_differs_from_default_curves(generated):
     """validate-opensim reproduces the generated case to its tight tolerances, although the
     default-curve model differs from it by far more than those tolerances."""
@@ -129,6 +130,7 @@ def test_generated_case_passes_and_differs_from_default_curves(generated):
     assert np.max(np.abs(default["fiber_length"] - truth["fiber_length"])) > 3e-3  # [m]; 6.5 mm
 
 
+@pytest.mark.slow
 def test_unknown_key_is_an_error_row_naming_key_and_file(generated):
     """A typo'd property is its case's ERROR row (both classes); the other case still passes."""
     checks, *_ = generated

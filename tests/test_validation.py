@@ -7,7 +7,15 @@ import pytest
 
 from mskdiff.cli import main
 from mskdiff.validation import TOLERANCES, passed, validate_opensim
-from mskdiff.validation.report import CROSS_MODEL, ERROR, FAIL, PASS, REPORT, SKIPPED
+from mskdiff.validation.report import (
+    CROSS_MODEL,
+    ERROR,
+    FAIL,
+    PASS,
+    REPORT,
+    SKIPPED,
+    error_check,
+)
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +173,12 @@ def test_cli_validate_writes_json(reference_dir, tmp_path):
     first[5] = str(float(first[5]) + 1e-6)  # tendon_force_multiplier off by 1e-6
     corrupted.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
     assert main(["validate-opensim", str(data), "--no-progress"]) == 1
+
+
+def test_error_rows_keep_the_cause_of_a_long_message():
+    """A JAX runtime error's message ends with its cause after a traceback: that is the note."""
+    error = RuntimeError("Above is the stack outside of JIT.\n  File \"x.py\", line 1\n"
+                         "equinox.EquinoxRuntimeError: The root solve did not converge.\n\n---")
+    assert error_check("a.json", error).note == (
+        "equinox.EquinoxRuntimeError: The root solve did not converge.")
+    assert error_check("a.json", KeyError("x")).note == "KeyError: 'x'"

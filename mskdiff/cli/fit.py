@@ -36,8 +36,11 @@ from ..solvers.reference_cases import (
     fit_reference,
     isolated_mtu_problem,
     perturb,
+    restarts,
 )
 
+#: `--max-residual` default: worst RMS error per quantity and muscle, in data ranges.
+MAX_RESIDUAL = 0.02
 #: `--integrator` choices: how isolated-MTU cases are simulated.
 INTEGRATORS = {"adaptive": AdaptiveRecord(), "fixed": FIXED_STEP}
 
@@ -84,13 +87,17 @@ def _equilibrium_problem(table, muscles, osim) -> ReferenceProblem:
 
 
 def fit_problem(problem: ReferenceProblem, start, free: FreeParameters, *, perturbation: float,
-                key, progress: bool, max_residual: float = 0.05) -> tuple[FitResult, dict]:
-    """Fit one problem (`fit_reference`, never raising); returns the result and its entry."""
+                key, progress: bool, max_residual: float = MAX_RESIDUAL,
+                restart: bool = True) -> tuple[FitResult, dict]:
+    """Fit one problem (`fit_reference`, with `restarts` unless not `restart`; never raising).
+
+    Returns the result and its report entry.
+    """
     if perturbation:
         start = perturb(start, free.fields, perturbation, key=key)
     began = time.perf_counter()
-    result = fit_reference(problem, start, free, progress=progress, max_residual=max_residual,
-                           throw=False)
+    result = fit_reference(problem, start, free, moves=restarts(free) if restart else (),
+                           progress=progress, max_residual=max_residual, throw=False)
     seconds = time.perf_counter() - began
     muscles = {}
     for k, name in enumerate(result.names):
@@ -102,7 +109,7 @@ def fit_problem(problem: ReferenceProblem, start, free: FreeParameters, *, pertu
         } for field in free.fields}
     entry = {"case": problem.name, "note": problem.note, "result": result.outcome,
              "converged": result.converged, "steps": result.n_steps,
-             "stage_steps": list(result.stats.get("stage_steps", [result.n_steps])),
+             "stage_steps": list(result.stats["stage_steps"]), "starts": result.stats["starts"],
              "seconds": seconds, "residual_rms": result.residual_rms,
              "relative_rms": result.stats["relative_rms"], "muscles": muscles}
     return result, entry
@@ -111,7 +118,7 @@ def fit_problem(problem: ReferenceProblem, start, free: FreeParameters, *, pertu
 def run_fit_job(data_dir, free_fields: Sequence[str], *, out_dir, osim=None,
                 muscles: Sequence[str] | None = None, perturbation: float = 0.0, seed: int = 0,
                 json_path=None, progress: bool = True, integrator: str = "adaptive",
-                max_residual: float = 0.05) -> dict:
+                max_residual: float = MAX_RESIDUAL, restart: bool = True) -> dict:
     """Fit every problem in `data_dir` (float64); write plots, the report and the `.osim` copy.
 
     `out_dir` is created only when the first plot is written.
@@ -126,6 +133,7 @@ def run_fit_job(data_dir, free_fields: Sequence[str], *, out_dir, osim=None,
     out_dir = Path(out_dir)
     report = {"data": str(data_dir), "free": list(free.fields), "perturb": perturbation,
               "seed": seed, "integrator": integrator, "max_residual": max_residual,
+              "restart": restart,
               "cases": [], "outputs": []}
     with jax.enable_x64(True):
         problems = find_problems(data_dir, muscles=muscles, osim=osim, integrator=integrator)
@@ -133,7 +141,8 @@ def run_fit_job(data_dir, free_fields: Sequence[str], *, out_dir, osim=None,
         for (problem, start), key in zip(tqdm(problems, desc="fit cases", disable=not progress),
                                          keys, strict=True):
             result, entry = fit_problem(problem, start, free, perturbation=perturbation, key=key,
-                                        progress=progress, max_residual=max_residual)
+                                        progress=progress, max_residual=max_residual,
+                                        restart=restart)
             out_dir.mkdir(parents=True, exist_ok=True)
             plot = out_dir / f"fit_{problem.name}.png"
             plot_fit(plot, result, problem.experiment, truth=problem.truth,
@@ -161,6 +170,7 @@ def format_report(report: dict) -> str:
                             f"{v['fitted'] - v['setup']:>11.2e}{v['standard_error']:>10.2g}")
         rms = ", ".join(f"{q} {x:.3g}" for q, x in case["residual_rms"].items())
         rows.append(f"  {case['case']}: {case['result']}, {case['steps']} steps, "
+                    f"{case['starts']} start(s), "
                     f"{case['seconds']:.1f} s, residual RMS {rms} (worst "
                     f"{case['relative_rms']:.2g} of the data range)"
                     + (f" ({case['note']})" if case["note"] else ""))
@@ -172,8 +182,8 @@ def format_report(report: dict) -> str:
 #: The report's warning per unsuccessful result.
 _WARNINGS = {
     "data_not_reproduced": "the fitted model does NOT reproduce the data (residual above "
-                           "--max-residual of the data range): a local minimum or a wrong "
-                           "model; do not use these values",
+                           "--max-residual of the data range) from any start: a local "
+                           "minimum or a wrong model; do not use these values",
     "max_steps_reached": "Levenberg-Marquardt stopped at its step limit",
     "nonfinite_state": "the prediction at the fitted values is not finite",
 }
@@ -243,7 +253,7 @@ def run(args) -> int:
                          muscles=_comma_list(args.muscles) if args.muscles else None,
                          perturbation=args.perturb, seed=args.seed, json_path=args.json,
                          progress=not args.no_progress, integrator=args.integrator,
-                         max_residual=args.max_residual)
+                         max_residual=args.max_residual, restart=not args.no_restarts)
     print(format_report(report))
     for case in report["cases"]:
         print(f"wrote plot: {case['plot']}" + (f", model: {case['osim']}" if "osim" in case else ""))
@@ -280,9 +290,13 @@ def add_parser(commands) -> None:
                      help="isolated-MTU simulation: 'adaptive' (default; a fixed-step fit, then "
                           "Tsit5 at rtol 1e-10 from there: no integration bias) or 'fixed' "
                           "(semi-implicit Euler 1 ms x 8 only: faster, ~0.04 mm bias)")
-    fit.add_argument("--max-residual", type=float, default=0.05,
+    fit.add_argument("--max-residual", type=float, default=MAX_RESIDUAL,
                      help="a fit reproduces its data when every quantity's RMS error is at most "
-                          "this fraction of the data's range (default 0.05)")
+                          f"this fraction of the data's range (default {MAX_RESIDUAL}: "
+                          "reference data are simulations; raise it for noisy measurements)")
+    fit.add_argument("--no-restarts", action="store_true",
+                     help="do not restart an unsuccessful fit with each free parameter "
+                          "x 0.85 and x 1.15 in turn")
     fit.add_argument("--perturb", type=float, default=0.0,
                      help="first move the free parameters this fraction up or down (random "
                           "sign per muscle), e.g. 0.1")

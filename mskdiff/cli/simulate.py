@@ -84,8 +84,9 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
 
     Runs in jitted chunks of `chunk_seconds` with a progress bar; the throughput excludes the
     first chunk (compilation). The rollout runs with `throw=False` and each chunk is checked for
-    non-finite states here, on the host, so that the compiled rollout holds no host callback:
-    JAX does not keep programs with host callbacks in its persistent compilation cache.
+    non-finite states here, on the host: JAX keeps no program with a host callback (such as
+    `eqx.error_if`'s) in its persistent compilation cache, so the rollout is cached across runs
+    only when it compiles without one.
 
     Raises:
         NonFiniteStateError: naming the first env that went non-finite, and the step.
@@ -231,8 +232,12 @@ def run(args) -> int:
     print(f"wrote trajectory: {result['npz']}")
     print(f"wrote plot: {result['plot']}")
     device = jax.devices()[0]
-    print(f"throughput: {result['env_steps_per_second']:.0f} env-steps/s "
-          f"({args.envs} envs, {device.platform}:{device.device_kind}, compilation excluded)")
+    if np.isfinite(result["env_steps_per_second"]):
+        print(f"throughput: {result['env_steps_per_second']:.0f} env-steps/s "
+              f"({args.envs} envs, {device.platform}:{device.device_kind}, compilation excluded)")
+    else:  # the first chunk includes compilation, and there was no other
+        print("throughput: not measured (it needs --seconds of at least 0.2: the first 0.1 s "
+              "includes compilation)")
     print(f"on the floor at the end: {result['envs_on_floor']} of {result['envs']} envs "
           f"(pelvis below {FLOOR_THRESHOLD} m; standing is 0.95 m)")
     return 0

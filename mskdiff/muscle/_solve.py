@@ -19,13 +19,15 @@ def solve_result(converged, bracketed=True, finite=True) -> RESULTS:
                                     RESULTS.max_steps_reached)))
 
 
-def solved(value, num_steps, max_steps: int, converged, bracketed=True) -> Solution:
+def solved(value, num_steps, max_steps: int, converged, bracketed=True,
+           finite=True) -> Solution:
     """A `Solution` with `stats = {num_steps, max_steps}` (steps of the slowest muscle).
 
-    `nonfinite_state` where a leaf of `value` is not finite.
+    `nonfinite_state` where `finite` is false or a leaf of `value` is not finite.
     """
-    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(value)
-                                if eqx.is_inexact_array(x)], dtype=bool))
+    finite = jnp.all(finite) & jnp.all(jnp.array(
+        [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(value) if eqx.is_inexact_array(x)],
+        dtype=bool))
     return Solution(value, solve_result(converged, bracketed, finite),
                     {"num_steps": jnp.max(jnp.asarray(num_steps)),
                      "max_steps": jnp.asarray(max_steps, dtype=int)})

@@ -347,9 +347,11 @@ def _root(residual, max_steps: int, args, low, high, start):
         new_low, new_high = jnp.where(r < 0, x, low), jnp.where(r < 0, high, x)
         step = r / jnp.where(slope > 0, slope, 1.0)
         newton = x - step
-        # Newton only while it stays in the bracket and at least halves its step (rtsafe).
-        use_newton = ((newton > new_low) & (newton < new_high) & (slope > 0)
-                      & (jnp.abs(step) < 0.5 * jnp.abs(last_step)))
+        # Newton only while it stays in the bracket and at least halves its step, or once its
+        # step is within the tolerance (rtsafe; at the root's last bits `x - step == x`).
+        use_newton = (slope > 0) & (((newton > new_low) & (newton < new_high)
+                                     & (jnp.abs(step) < 0.5 * jnp.abs(last_step)))
+                                    | ~(jnp.abs(step) > tolerance))
         bisection = 0.5 * (new_low + new_high)
         # Converged elements stay (as rtsafe returns): iterated on, a Newton step at rounding
         # level fails the halving test and bisection would leave the root.

@@ -152,8 +152,8 @@ def solve_equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mt
     Returns:
         `Solution`: the force `(n_muscles,)`; `root_not_bracketed` when the residual has one
         sign over the bracket, `max_steps_reached` unless optimistix's criteria are met or the
-        bracket is at the float resolution, `nonfinite_state`; `num_steps` of the slowest
-        muscle.
+        bracket is at the float resolution, `nonfinite_state` (force or final residual);
+        `num_steps` of the slowest muscle.
     """
     lower, upper = EQUILIBRIUM_BRACKET
     solver = optx.Bisection(rtol=rtol, atol=atol, flip=False)
@@ -171,16 +171,18 @@ def solve_equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mt
         width = jnp.abs(sol.state.upper - sol.state.lower)
         resolution = 8 * jnp.finfo(length.dtype).eps * (jnp.abs(sol.value) + atol)
         converged = (sol.result == optx.RESULTS.successful) | (width <= resolution)
-        return sol.value, sol.stats["num_steps"], converged, (ends[0] <= 0) & (ends[1] >= 0)
+        bracketed = ~(ends[0] > 0) & ~(ends[1] < 0)  # NaN: left to the finiteness check
+        finite = jnp.isfinite(sol.state.error)
+        return sol.value, sol.stats["num_steps"], converged, bracketed, finite
 
     shape = (params.n_muscles,)
     mtu_length, mtu_velocity, activation = (
         jnp.broadcast_to(jnp.asarray(x, dtype=float), shape)
         for x in (mtu_length, mtu_velocity, activation))
     params_axes = jax.tree.map(lambda _: 0, params)
-    force, steps, converged, bracketed = jax.vmap(solve_one, in_axes=(params_axes, 0, 0, 0))(
-        params, mtu_length, mtu_velocity, activation)
-    return solved(force, steps, max_steps, converged, bracketed)
+    force, steps, converged, bracketed, finite = jax.vmap(
+        solve_one, in_axes=(params_axes, 0, 0, 0))(params, mtu_length, mtu_velocity, activation)
+    return solved(force, steps, max_steps, converged, bracketed, finite)
 
 
 def equilibrium_norm_tendon_force(params: MuscleParameters, mtu_length, mtu_velocity,

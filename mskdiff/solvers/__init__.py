@@ -13,10 +13,11 @@ from .reference_cases import (
     fit_reference,
     isolated_mtu_problem,
     perturb,
+    restarts,
     sine_drive,
     synthetic_problem,
 )
 
 __all__ = ["AdaptiveRecord", "EquilibriumExperiment", "FitResult", "FreeParameters",
            "TimeSeriesExperiment", "equilibrium_problem", "fit", "fit_reference",
-           "isolated_mtu_problem", "perturb", "sine_drive", "synthetic_problem"]
+           "isolated_mtu_problem", "perturb", "restarts", "sine_drive", "synthetic_problem"]

@@ -129,12 +129,11 @@ class TimeSeriesExperiment(AbstractExperiment):
         """Simulate from equilibrium and sample the quantities at `times`."""
         _, length, velocity = self.drive(self.times[0])
         start = mtu.solve_init_state(length, velocity, self.initial_activation)
-        state0 = start.value
+        state0, mtu = start.value, _without_throw(mtu)
         if isinstance(self.integrator, AdaptiveRecord):
-            quiet = _without_throw(mtu)
-            states = self.integrator.states(quiet, state0, self.times, self.drive)
+            states = self.integrator.states(mtu, state0, self.times, self.drive)
             _, lengths, velocities = jax.vmap(self.drive)(self.times)
-            outputs = jax.vmap(quiet.outputs)(states, lengths, velocities)
+            outputs = jax.vmap(mtu.outputs)(states, lengths, velocities)
         else:
             trajectory = simulate(mtu, state0, self.times, self.drive, integrator=self.integrator)
             outputs, states = trajectory.outputs, trajectory.states
@@ -145,8 +144,8 @@ class TimeSeriesExperiment(AbstractExperiment):
 def _without_throw(mtu: AbstractMTU) -> AbstractMTU:
     """`mtu` with its internal solves' `throw` off, where it has one.
 
-    An adaptive solver's rejected trial stages may leave a fibre-velocity root unconverged;
-    the step is retried.
+    A fit's trial parameters, and an adaptive solver's rejected trial stages, may leave a
+    fibre-velocity root unconverged: the trial is rejected on its residual, not aborted.
     """
     return dataclasses.replace(mtu, throw=False) if hasattr(mtu, "throw") else mtu
 
@@ -165,13 +164,16 @@ class EquilibriumExperiment(AbstractExperiment):
     def predict(self, mtu: AbstractMTU, quantities: Sequence[str] | None = None
                 ) -> dict[str, Array]:
         """The quantities at each sample's equilibrium."""
+        quiet = _without_throw(mtu)
 
         def one(length, velocity, activation):
-            state = mtu.init_state(length, velocity, activation)
-            return mtu.outputs(state, length, velocity), state
+            start = mtu.solve_init_state(length, velocity, activation)
+            return quiet.outputs(start.value, length, velocity), start.value, start.result
 
-        outputs, states = jax.vmap(one)(self.mtu_length, self.mtu_velocity, self.activation)
-        return {q: _observable(outputs, states, q) for q in (quantities or self.muscle_quantities())}
+        outputs, states, results = jax.vmap(one)(self.mtu_length, self.mtu_velocity,
+                                                 self.activation)
+        return {q: _unless_failed(results, _observable(outputs, states, q))
+                for q in (quantities or self.muscle_quantities())}
 
 
 def _observable(outputs: MTUOutputs, states, quantity: str) -> Array:
@@ -179,12 +181,14 @@ def _observable(outputs: MTUOutputs, states, quantity: str) -> Array:
 
 
 def _unless_failed(result: RESULTS, prediction: Array) -> Array:
-    """`prediction`, or inf where the initial equilibrium solve failed.
+    """`prediction`, or inf where the (initial) equilibrium solve failed.
 
     Levenberg-Marquardt rejects a trial point with infinite residuals and retries a shorter
     step; a fit that ends there is `nonfinite_state`.
     """
-    return jnp.where(result == RESULTS.successful, prediction, jnp.inf)
+    ok = result == RESULTS.successful  # () or (n_samples,)
+    ok = jnp.reshape(ok, ok.shape + (1,) * (prediction.ndim - ok.ndim))
+    return jnp.where(ok, prediction, jnp.inf)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ fit has no model-form bias.
 """
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -109,32 +109,58 @@ def equilibrium_problem(table: EquilibriumTable, *, muscles=None, quantities=FIT
                             "no Millard curves in the muscle table: fitted with De Groote curves")
 
 
-def fit_reference(problem: ReferenceProblem, start: MuscleParameters, free: FreeParameters, *,
-                  polish: bool = True, **options) -> FitResult:
-    """Fit `problem` from `start`; for time series, fixed-step first, then an adaptive polish.
+def restarts(free: FreeParameters, spread: float = 0.15) -> tuple[dict[str, float], ...]:
+    """Restart moves for `fit_reference`: each free field alone x (1 - spread), x (1 + spread)."""
+    return tuple({f: factor} for f in free.fields for factor in (1 - spread, 1 + spread))
 
-    With `polish` (default) and a time-series problem with an `AdaptiveRecord` integrator,
-    a first fit uses `FIXED_STEP` and a second one starts where it ended with the adaptive
-    solve: the first is cheap and robust far from the solution, where explicit adaptive steps
-    meet stiff trial points (a slack tendon: tens of thousands of Tsit5 steps); the second
-    removes the first's integration bias in a few steps. A first fit that is not successful
-    is returned as it is (`stats["stage_steps"]` ends in 0). Otherwise the result is the
-    second fit's, with `initial` = `start`, both fits' `cost_history` and
-    `stats["num_steps"]`, and `stats["stage_steps"]`. `options` go to both fits.
+
+def fit_reference(problem: ReferenceProblem, start: MuscleParameters, free: FreeParameters, *,
+                  polish: bool = True, moves: Sequence[Mapping[str, float]] = (),
+                  **options) -> FitResult:
+    """Fit `problem` from `start`, then from `start` moved by each of `moves` until one succeeds.
+
+    `moves` (e.g. `restarts(free)`) multiply free fields of `start`; the first successful fit
+    is returned, else the one with the smallest residual; `stats["starts"]` counts the fits
+    tried. Each fit is `_fit_polished`. `options` go to `fit`; `throw` applies to the result.
+    """
+    throw = options.pop("throw", True)
+    tried = []
+    for move in ({}, *moves):
+        moved = eqx.tree_at(lambda p, move=move: [getattr(p, f) for f in move], start,
+                            [getattr(start, f) * factor for f, factor in move.items()])
+        tried.append(_fit_polished(problem, moved, free, polish, options))
+        if tried[-1].result == RESULTS.successful:
+            break
+    best = min(tried, key=lambda r: (r.result != RESULTS.successful, r.stats["relative_rms"]))
+    maybe_throw(jnp.asarray(best.fitted[free.fields[0]]), best.result, throw)
+    return dataclasses.replace(best, stats={**best.stats, "starts": len(tried)},
+                               initial=tried[0].initial)
+
+
+def _fit_polished(problem: ReferenceProblem, start: MuscleParameters, free: FreeParameters,
+                  polish: bool, options) -> FitResult:
+    """One fit; for time series with `AdaptiveRecord` (and `polish`), fixed-step first.
+
+    A first fit with `FIXED_STEP` is cheap and robust far from the solution, where explicit
+    adaptive steps meet stiff trial points (a slack tendon: tens of thousands of Tsit5 steps);
+    a second one from where it ended, with the adaptive solve, removes its integration bias
+    in a few steps. A first fit that is not successful is returned as it is
+    (`stats["stage_steps"]` ends in 0); otherwise the second, with both fits'
+    `cost_history` and `stats["num_steps"]`, and `stats["stage_steps"]`. Never raises.
     """
     experiment = problem.experiment
     if not (polish and isinstance(experiment, TimeSeriesExperiment)
             and isinstance(experiment.integrator, AdaptiveRecord)):
-        return fit(problem.model(start), [experiment], free, **options)
-    throw = options.pop("throw", True)
+        result = fit(problem.model(start), [experiment], free, throw=False, **options)
+        return dataclasses.replace(result, stats={**result.stats,
+                                                  "stage_steps": (result.n_steps,)})
     fixed = dataclasses.replace(experiment, integrator=FIXED_STEP)
     first = fit(problem.model(start), [fixed], free, throw=False, **options)
     if first.result != RESULTS.successful:  # a wrong basin: polishing it costs, gains nothing
-        maybe_throw(jnp.asarray(first.fitted[free.fields[0]]), first.result, throw)
         return dataclasses.replace(first, stats={**first.stats, "stage_steps": (first.n_steps, 0)})
     near = eqx.tree_at(lambda p: [getattr(p, f) for f in free.fields], start,
                        [jnp.asarray(first.fitted[f]) for f in free.fields])
-    second = fit(problem.model(near), [experiment], free, throw=throw, **options)
+    second = fit(problem.model(near), [experiment], free, throw=False, **options)
     stats = {**second.stats, "num_steps": first.n_steps + second.n_steps,
              "num_evaluations": first.stats["num_evaluations"] + second.stats["num_evaluations"],
              "stage_steps": (first.n_steps, second.n_steps)}

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,14 @@ def _nan_note(what: str, mask: np.ndarray) -> str:
 
 
 def error_check(file: str, error: Exception) -> Check:
-    """The row of a known file that could not be recomputed (its exception as the note)."""
-    message = f"{type(error).__name__}: {error}"
+    """The row of a known file that could not be recomputed (its exception as the note).
+
+    A multi-line message (e.g. `eqx.error_if`'s, a traceback around it) is shortened to its
+    last line that names an error, where the cause is.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    named = [line for line in lines if re.match(r"[\w.]*(Error|Exception): ", line)]
+    message = named[-1] if len(lines) > 1 and named else f"{type(error).__name__}: {error}"
     return Check(file, file, "-", float("nan"), float("nan"), None, "-", "-", ERROR, message[:400])
 
 
