@@ -126,7 +126,7 @@ def test_millard_fiber_velocity_solve_raises_in_the_step_when_it_does_not_conver
 def test_bezier_parameter_solve_reports_and_raises(monkeypatch):
     """`solve_parameter`: successful in 12 + 6 steps at points either side of every join;
     `max_steps_reached` with no Newton steps (per point under `vmap`). Inside a curve
-    evaluation a failed solve raises in `jit` (`throw=True`), not with `throw=False`."""
+    evaluation a failed solve raises in `jit` with `throw=True`, not with `throw=False`."""
     curve = millard_curves.active_force_length_curve()
     knots = np.asarray(curve.x_points[0])
     x = jnp.asarray(np.concatenate([knots - 1e-6, knots + 1e-6, [0.3, 2.0]]))
@@ -137,9 +137,10 @@ def test_bezier_parameter_solve_reports_and_raises(monkeypatch):
     assert np.all(rough == RESULTS.max_steps_reached._value)
     monkeypatch.setattr(millard_curves, "_NEWTON_STEPS", 0)
     with pytest.raises(eqx.EquinoxRuntimeError, match="Bézier parameter solve"):
-        jax.block_until_ready(eqx.filter_jit(lambda c, v: c(v))(curve, x))
-    unchecked = dataclasses.replace(curve, throw=False)
-    assert np.all(np.isfinite(eqx.filter_jit(lambda c, v: c(v))(unchecked, x)))
+        jax.block_until_ready(eqx.filter_jit(lambda c, v: c(v))(
+            dataclasses.replace(curve, throw=True), x))
+    assert not curve.throw  # the default: unchecked
+    assert np.all(np.isfinite(eqx.filter_jit(lambda c, v: c(v))(curve, x)))
 
 
 def test_abstract_mtu_methods_are_abstract_or_final():

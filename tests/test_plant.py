@@ -165,7 +165,7 @@ def test_cpu_env_groups_stay_below_the_lapack_split():
 
 def test_nonfinite_state_is_reported_with_env_and_step():
     """Raised from inside the compiled rollout (`eqx.branched_error_if`), or recorded with
-    `throw=False` (a run-time flag: both runs use the batch test's program)."""
+    `throw=False` (static: a program without the check, which the persistent cache can keep)."""
     plant = tiny_plant()
     states = plant.init_batch(np.stack([crouch_qpos()] * 3))
     poisoned = states.data.qvel.at[1, 1].set(jnp.inf)
@@ -180,7 +180,7 @@ def test_nonfinite_state_is_reported_with_env_and_step():
         check_trajectory(trajectory)
 
 
-def test_nonfinite_errors_name_the_step_and_env_and_throw_is_a_run_time_flag():
+def test_nonfinite_errors_name_the_step_and_env():
     """The one mechanism of `rollout` and `simulate` (`error_if_nonfinite`), on small arrays."""
     states = jnp.ones((6, 2)).at[4:, 1].set(jnp.nan)
     first_bad = first_nonfinite_step(states)

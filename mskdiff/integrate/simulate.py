@@ -100,12 +100,16 @@ def error_if_nonfinite(x, bad_step: Array, n_steps: int, what: str, throw=True):
         bad_step: first non-finite step or -1, scalar or one per env `(n_envs,)`.
         n_steps: steps in the run (static).
         what: the state's name in the message.
-        throw: `False` (a Python or traced bool) disables the error.
+        throw: `False` disables the error. A Python `False` compiles no check at all: the
+            check holds a host callback, and JAX's persistent compilation cache does not store
+            programs with one.
 
     Raises `eqx.EquinoxRuntimeError` (under `eqx.filter_jit`) with a message such as
     "non-finite plant state (NaN or inf) first in env 1 at step 0"; `EQX_ON_ERROR=nan|off`
     applies. The error costs a `lax.cond` when nothing is wrong (no host callback).
     """
+    if throw is False:
+        return x
     bad_step = jnp.asarray(bad_step)
     n_envs = None if bad_step.ndim == 0 else bad_step.shape[0]
     if (n_envs or 1) * n_steps > jnp.iinfo(jnp.int32).max:

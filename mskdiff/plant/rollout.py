@@ -109,7 +109,9 @@ def rollout(plant: AbstractPlant, state: PlantState, excitations, *,
         segment_length: steps per checkpointed segment (default `ceil(sqrt(T))`).
         throw: raise `eqx.EquinoxRuntimeError` naming the first env and its step at which
             a state went non-finite (works under `jit`; `EQX_ON_ERROR=nan|off` apply); with
-            `False`, read `nonfinite_step` (or call `check_trajectory`) instead.
+            `False`, read `nonfinite_step` (or call `check_trajectory`) instead. Static:
+            `False` compiles a program without the check's host callback, which JAX's
+            persistent compilation cache can store (the command line uses it).
         env_group: envs vectorised together in a batch (default: all, except on CPU, where
             groups stay below a jaxlib deadlock threshold; see `vmap_envs`).
         plant_axes: for a batch of plants (one per env, e.g. from `randomize_batch`), the
@@ -120,7 +122,7 @@ def rollout(plant: AbstractPlant, state: PlantState, excitations, *,
         `(T, n_envs, ...)`.
 
     Compiled (`eqx.filter_jit`): repeated calls with the same plant structure, shapes and
-    options reuse one program (`throw` is a run-time flag, so it does not recompile); inside
+    options reuse one program; inside
     an outer `jit` it is inlined.
     """
     excitations = jnp.asarray(excitations, dtype=float)
@@ -136,16 +138,16 @@ def rollout(plant: AbstractPlant, state: PlantState, excitations, *,
         raise ValueError("a batch of plants (`plant_axes` given) needs batched excitations "
                          "(T, n_envs, n_muscles)")
     _check_plant_batch(plant, plant_axes, excitations.shape[1] if excitations.ndim == 3 else None)
-    return _rollout(plant, state, excitations, jnp.asarray(throw), plant_axes,
+    return _rollout(plant, state, excitations, plant_axes, throw=bool(throw),
                     integrator=integrator, checkpoint=checkpoint,
                     segment_length=segment_length or math.ceil(math.sqrt(n_steps)),
                     env_group=env_group)
 
 
 @eqx.filter_jit
-def _rollout(plant, state, excitations, throw, plant_axes, *, integrator, checkpoint,
+def _rollout(plant, state, excitations, plant_axes, *, throw, integrator, checkpoint,
              segment_length, env_group):
-    """`rollout` after its checks; `throw` is a boolean array."""
+    """`rollout` after its checks."""
     run = lambda p, s, e: _single_rollout(p, s, e, integrator, segment_length, checkpoint)
     if excitations.ndim == 3:
         batched = vmap_envs(run, plant.mjx_model.nv, group_size=env_group,
