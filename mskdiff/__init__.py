@@ -1,17 +1,62 @@
-"""mskdiff: differentiable musculoskeletal simulation in JAX (Hill-type MTUs with elastic tendons)."""
+"""mskdiff: differentiable musculoskeletal simulation in JAX (Hill-type MTUs with elastic tendons).
 
-from . import integrate, muscle
-from .integrate import DiffraxIntegrator, SemiImplicitEuler, simulate
-from .muscle import MuscleParameters, make_mtu
+The names below are the public API, flat, as Diffrax and Optax export theirs; the subpackages
+(`muscle`, `integrate`, `plant`, `models`, `io`, `solvers`, `rl`, `validation`) hold the rest.
+`docs/architecture.md` says which layer owns what.
+"""
+
+from . import _quiet  # noqa: F401, I001  (first: silences MJX's "Failed to import warp" lines)
+from . import integrate, io, models, muscle, plant, rl, solvers, validation
+from ._solution import RESULTS, Solution
+from .integrate import AbstractIntegrator, DiffraxIntegrator, SemiImplicitEuler, simulate
+from .muscle import (
+    FORMULATIONS,
+    AbstractMTU,
+    AccelerationMTU,
+    MillardAccelerationMTU,
+    MillardCurves,
+    MillardEquilibriumMTU,
+    MuscleParameters,
+    RigidTendonMTU,
+    TendonForceMTU,
+    make_mtu,
+)
+from .plant import AbstractPlant, MJXPlant, MuJoCoMusclePlant, PlantState, rollout
+from .solvers import FitResult, FreeParameters, fit
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FORMULATIONS",
+    "RESULTS",
+    "AbstractIntegrator",
+    "AbstractMTU",
+    "AbstractPlant",
+    "AccelerationMTU",
     "DiffraxIntegrator",
+    "FitResult",
+    "FreeParameters",
+    "MJXPlant",
+    "MillardAccelerationMTU",
+    "MillardCurves",
+    "MillardEquilibriumMTU",
+    "MuJoCoMusclePlant",
     "MuscleParameters",
+    "PlantState",
+    "RigidTendonMTU",
     "SemiImplicitEuler",
+    "Solution",
+    "TendonForceMTU",
+    "fit",
     "integrate",
+    "io",
     "make_mtu",
+    "models",
     "muscle",
+    "plant",
+    "rl",
     "simulate",
+    "solvers",
+    "validation",
+    "rollout",
 ]

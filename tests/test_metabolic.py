@@ -17,11 +17,8 @@ from mskdiff.muscle.metabolic import (
     Umberger2010,
     basal_rate,
 )
-from mskdiff.validation.opensim import (
-    METABOLIC_COLUMNS,
-    TOLERANCES,
-    metabolic_checks_from_states,
-)
+from mskdiff.validation.metabolics import METABOLIC_COLUMNS, metabolic_checks_from_states
+from mskdiff.validation.report import TOLERANCES
 
 MODELS = {"umberger": Umberger2010(), "bhargava": Bhargava2004(),
           "forcedep": Bhargava2004(force_dependent_shortening=True),

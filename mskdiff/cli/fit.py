@@ -111,7 +111,8 @@ def fit_problem(problem: ReferenceProblem, start, free: FreeParameters, *, pertu
              "converged": result.converged, "steps": result.n_steps,
              "stage_steps": list(result.stats["stage_steps"]), "starts": result.stats["starts"],
              "seconds": seconds, "residual_rms": result.residual_rms,
-             "relative_rms": result.stats["relative_rms"], "muscles": muscles}
+             "relative_rms": result.stats["relative_rms"], "muscles": muscles,
+             **({"polish": result.stats["polish"]} if "polish" in result.stats else {})}
     return result, entry
 
 
@@ -174,6 +175,9 @@ def format_report(report: dict) -> str:
                     f"{case['seconds']:.1f} s, residual RMS {rms} (worst "
                     f"{case['relative_rms']:.2g} of the data range)"
                     + (f" ({case['note']})" if case["note"] else ""))
+        if "polish" in case:
+            rows.append(f"  WARNING: {case['case']}: the adaptive polish failed "
+                        f"({case['polish']}): values carry the fixed-step bias")
         if case["result"] != "successful":
             rows.append(f"  WARNING: {case['case']}: {_WARNINGS.get(case['result'], case['result'])}")
     return "\n".join(rows)

@@ -96,8 +96,11 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
     chunk = max(1, round(chunk_seconds / plant.dt))
     n_chunks = max(1, round(seconds / plant.dt / chunk))
     excitation = default_excitation(plant, n_chunks * chunk, n_envs, key=jr.key(seed))
+    # throw=False here and in the rollout: programs without error checks (host callbacks)
+    # go to the persistent compilation cache; the results are checked on the host instead.
     state = plant.init_batch(jnp.broadcast_to(jnp.asarray(qpos, dtype=float), (n_envs, len(qpos))),
-                             activation=0.05)
+                             activation=0.05, throw=False)
+    _check_initial_muscles(state.muscle)
     integrator = SemiImplicitEuler(substeps)
     pieces, start = [], None
     for k in tqdm(range(n_chunks), desc=f"simulate {n_envs} envs", disable=not progress):
@@ -112,6 +115,16 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
     rate = n_envs * chunk * (n_chunks - 1) / elapsed if n_chunks > 1 else float("nan")
     trajectory = jax.tree.map(lambda *x: np.concatenate(x), *pieces)
     return trajectory, rate
+
+
+def _check_initial_muscles(muscle) -> None:
+    """Raise `ValueError` if a muscle equilibrium came out non-finite in any env."""
+    bad = np.zeros((), dtype=bool)
+    for leaf in jax.tree.leaves(muscle):
+        bad = bad | ~np.isfinite(np.asarray(leaf)).all()
+    if bad:
+        raise ValueError("the initial muscle equilibrium is not finite (NaN or inf): the "
+                         "standing pose or the muscle parameters are outside the curves' domain")
 
 
 def _check_finite(qpos: np.ndarray, first_step: int) -> None:

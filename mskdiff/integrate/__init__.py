@@ -7,15 +7,25 @@ from .integrators import (
     SemiImplicitEuler,
     hold,
 )
-from .simulate import Trajectory, check_finite, simulate
+from .simulate import (
+    NonFiniteStateError,
+    Trajectory,
+    check_finite,
+    error_if_nonfinite,
+    first_nonfinite_step,
+    simulate,
+)
 
 __all__ = [
     "AbstractIntegrator",
     "DiffraxIntegrator",
     "Drive",
+    "NonFiniteStateError",
     "SemiImplicitEuler",
     "Trajectory",
     "check_finite",
+    "error_if_nonfinite",
+    "first_nonfinite_step",
     "hold",
     "simulate",
 ]

@@ -20,12 +20,14 @@ scene is not differentiable in MJX and wastes contact slots:
   plant: sensors are dropped so that runs with contact disabled stay valid.
 """
 
+import contextlib
 import os
 import warnings
 
 import mujoco
 import numpy as np
 
+from .._quiet import mujoco_warnings_ignored
 from ..io.osim import load_millard_curves, load_osim
 from ..muscle import MillardCurves, make_mtu
 from ..plant import AbstractPlant, MJXPlant, MuJoCoMusclePlant
@@ -45,9 +47,20 @@ def _build_myolegs_spec() -> mujoco.MjSpec:
     """myo-sim's composed `myolegs` model (torso scaffold + both legs, 80 muscles)."""
     from myo_sim.build.compose import build_spec
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Attaching a spec with an empty prefix")
+    with _spec_warnings_ignored():
         return build_spec("myolegs")
+
+
+@contextlib.contextmanager
+def _spec_warnings_ignored():
+    """Drop MuJoCo's "Attaching a spec with an empty prefix" warning, and nothing else.
+
+    myo-sim attaches with prefix "" and mskdiff never saves the spec; MuJoCo emits the warning
+    through `mju_warning` or Python's `warnings`, depending on the call.
+    """
+    with warnings.catch_warnings(), mujoco_warnings_ignored():
+        warnings.filterwarnings("ignore", message="Attaching a spec with an empty prefix")
+        yield
 
 
 def _foot_geom_names() -> set[str]:
@@ -136,8 +149,7 @@ def myoleg_mjmodel(*, timestep: float = TIMESTEP, solver_iterations: int = SOLVE
     spec.option.timestep = timestep
     spec.option.iterations = solver_iterations
     spec.option.ls_iterations = linesearch_iterations
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Attaching a spec with an empty prefix")
+    with _spec_warnings_ignored():
         return spec.compile()
 
 

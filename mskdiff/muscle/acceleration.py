@@ -19,6 +19,7 @@ modeling and simulation of musculotendon dynamics. J Biomech Eng 135:021005.
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._solution import Solution
 from . import curves
 from ._geometry import (
     bounded_fiber_length,
@@ -28,7 +29,6 @@ from ._geometry import (
     smooth_max,
     tendon_length_from_force,
 )
-from .._solution import Solution
 from .activation import AbstractActivationDynamics, DeGroote2016Activation
 from .mtu import (
     AbstractMTU,

@@ -52,10 +52,10 @@ import numpy as np
 
 from .._checks import check_in_range, check_positive, check_shape, is_concrete
 from .._solution import Solution
+from ._solve import solved
 from .activation import AbstractActivationDynamics, FirstOrderActivation
 from .millard_curves import SegmentedQuinticBezierCurve, corner_control_points, scale_curviness
 from .millard_equilibrium import MillardCurves, check_curve_count
-from ._solve import solved
 from .mtu import AbstractMTU, MTUOutputs, linearly_implicit_fiber_step
 from .parameters import MuscleArray, MuscleParameters
 
@@ -577,8 +577,10 @@ class MillardAccelerationMTU(AbstractMTU):
 
 @eqx.filter_custom_jvp
 def _initial_equilibrium(mtu: MillardAccelerationMTU, inputs, max_steps: int):
-    """OpenSim's initial iterate `(3, n)` (fibre length, fibre and tendon velocities), the
-    iterations taken and the per-muscle convergence flags."""
+    """OpenSim's initial iterate, the iterations taken and the per-muscle convergence flags.
+
+    The iterate is `(3, n)`: fibre length [m], fibre and tendon velocities [m/s].
+    """
     x, steps, converged = mtu._init_newton(*inputs, max_steps)
     return jnp.stack(x), steps, converged
 

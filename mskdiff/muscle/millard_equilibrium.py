@@ -26,9 +26,9 @@ from .._checks import is_concrete
 from .._solution import Solution
 from . import millard_curves
 from ._geometry import MAX_PENNATION_ANGLE
+from ._solve import solved
 from .activation import AbstractActivationDynamics, FirstOrderActivation
 from .millard_curves import SegmentedQuinticBezierCurve
-from ._solve import solved
 from .mtu import AbstractMTU, MTUOutputs, output_tendon_force
 from .parameters import MuscleArray, MuscleParameters
 

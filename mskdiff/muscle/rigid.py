@@ -2,9 +2,9 @@
 
 import equinox as eqx
 
-from .activation import AbstractActivationDynamics, DeGroote2016Activation
 from .._solution import Solution
 from ._solve import no_solve
+from .activation import AbstractActivationDynamics, DeGroote2016Activation
 from .mtu import AbstractMTU, MTUOutputs, output_tendon_force, rigid_tendon_outputs
 from .parameters import MuscleArray, MuscleParameters
 

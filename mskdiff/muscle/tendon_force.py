@@ -12,9 +12,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._solution import Solution
 from . import curves
 from ._geometry import fiber_from_length_along_tendon, fiber_multipliers, tendon_length_from_force
-from .._solution import Solution
 from .activation import AbstractActivationDynamics, DeGroote2016Activation
 from .mtu import (
     AbstractMTU,

@@ -63,9 +63,9 @@ class MuJoCoMusclePlant(AbstractPlant):
         del state
         return jnp.full(self.n_muscles, jnp.nan)
 
-    def _init_state(self, data, mtu_length, mtu_velocity, activation) -> PlantState:
-        """`data.act` of the muscles set to `activation`."""
-        del mtu_length, mtu_velocity
+    def _init_state(self, data, mtu_length, mtu_velocity, activation, throw) -> PlantState:
+        """`data.act` of the muscles set to `activation` (no solve: `throw` has no effect)."""
+        del mtu_length, mtu_velocity, throw
         data = data.replace(act=data.act.at[self.actuator_ids].set(activation))
         return PlantState(data, RigidState(activation))
 

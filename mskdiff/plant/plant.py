@@ -112,8 +112,12 @@ class AbstractPlant(eqx.Module):
         """Muscle (actuator) names, in the order of excitations and muscle states."""
 
     @abc.abstractmethod
-    def _init_state(self, data: mjx.Data, mtu_length, mtu_velocity, activation) -> PlantState:
-        """The state at `data` (positions and velocities done) with muscles at `activation`."""
+    def _init_state(self, data: mjx.Data, mtu_length, mtu_velocity, activation, throw: bool
+                    ) -> PlantState:
+        """The state at `data` (positions and velocities done) with muscles at `activation`.
+
+        With `throw`, a muscle equilibrium that fails raises (`AbstractMTU.init_state`).
+        """
 
     @abc.abstractmethod
     def _actuate(self, data: mjx.Data, muscle, excitation, integrator):
@@ -142,13 +146,16 @@ class AbstractPlant(eqx.Module):
         """Number of muscles."""
         return len(self.muscle_names)
 
-    def init(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
+    def init(self, qpos, qvel=None, *, activation=0.01, throw: bool = True) -> PlantState:
         """State at a pose with every muscle in equilibrium at `activation`.
 
         Args:
             qpos: generalised positions, shape `(nq,)`.
             qvel: generalised velocities, shape `(nv,)` (default zero).
             activation: initial activation [-], scalar or `(n_muscles,)`.
+            throw: raise (inside `jit` too) when a muscle equilibrium solve fails. Static:
+                `False` compiles no check, so JAX's persistent cache can keep the program
+                (check the state's finiteness yourself).
 
         Inputs are arrays to the compiled program, so other values do not recompile it.
         """
@@ -158,19 +165,19 @@ class AbstractPlant(eqx.Module):
         check_shape("qpos", qpos, (m.nq,))
         check_shape("qvel", qvel, (m.nv,))
         activation = jnp.broadcast_to(jnp.asarray(activation, dtype=float), (self.n_muscles,))
-        return self._init(qpos, qvel, activation)
+        return self._init(qpos, qvel, activation, throw=bool(throw))
 
     @eqx.filter_jit
     @_mjx_numpy_rules
-    def _init(self, qpos: Array, qvel: Array, activation: Array) -> PlantState:
+    def _init(self, qpos: Array, qvel: Array, activation: Array, *, throw: bool) -> PlantState:
         """`init` after its checks: every input is an array of the final shape."""
         m = self.mjx_model
         data = mjx.make_data(m).replace(qpos=qpos, qvel=qvel)
         data = mjx.fwd_velocity(m, mjx.fwd_position(m, data))
         length, velocity, _ = self._mtu_kinematics(data)
-        return self._init_state(data, length, velocity, activation)
+        return self._init_state(data, length, velocity, activation, throw)
 
-    def init_batch(self, qpos, qvel=None, *, activation=0.01) -> PlantState:
+    def init_batch(self, qpos, qvel=None, *, activation=0.01, throw: bool = True) -> PlantState:
         """`init` for a batch of envs: `qpos (n_envs, nq)`, `qvel (n_envs, nv)` (default zero).
 
         Batched with `vmap_envs`, so large batches do not hit the CPU Cholesky deadlock.
@@ -179,7 +186,7 @@ class AbstractPlant(eqx.Module):
         if qpos.ndim != 2:
             raise ValueError(f"`qpos` must have shape (n_envs, {self.mjx_model.nq}), got {qpos.shape}")
         qvel = jnp.zeros((qpos.shape[0], self.mjx_model.nv)) if qvel is None else qvel
-        init = lambda q, v: self.init(q, v, activation=activation)
+        init = lambda q, v: self.init(q, v, activation=activation, throw=throw)
         return vmap_envs(init, self.mjx_model.nv)(qpos, jnp.asarray(qvel, dtype=float))
 
     @eqx.filter_jit
@@ -279,9 +286,10 @@ class MJXPlant(AbstractPlant):
         """Fibre lengths [m] at the end of the last step."""
         return self.mtu_outputs(state).fiber_length
 
-    def _init_state(self, data, mtu_length, mtu_velocity, activation) -> PlantState:
+    def _init_state(self, data, mtu_length, mtu_velocity, activation, throw) -> PlantState:
         """Every MTU in equilibrium at `activation` (`AbstractMTU.init_state`)."""
-        return PlantState(data, self.mtu.init_state(mtu_length, mtu_velocity, activation))
+        return PlantState(data, self.mtu.init_state(mtu_length, mtu_velocity, activation,
+                                                    throw=throw))
 
     def _actuate(self, data, muscle, excitation, integrator):
         """Advance the muscles over the step; set the actuator forces from the new state."""

@@ -145,8 +145,9 @@ def _fit_polished(problem: ReferenceProblem, start: MuscleParameters, free: Free
     adaptive steps meet stiff trial points (a slack tendon: tens of thousands of Tsit5 steps);
     a second one from where it ended, with the adaptive solve, removes its integration bias
     in a few steps. A first fit that is not successful is returned as it is
-    (`stats["stage_steps"]` ends in 0); otherwise the second, with both fits'
-    `cost_history` and `stats["num_steps"]`, and `stats["stage_steps"]`. Never raises.
+    (`stats["stage_steps"]` ends in 0), and so is a successful one whose polish fails
+    (`stats["polish"]` names how); otherwise the second, with both fits' `cost_history`
+    and `stats["num_steps"]`, and `stats["stage_steps"]`. Never raises.
     """
     experiment = problem.experiment
     if not (polish and isinstance(experiment, TimeSeriesExperiment)
@@ -161,6 +162,9 @@ def _fit_polished(problem: ReferenceProblem, start: MuscleParameters, free: Free
     near = eqx.tree_at(lambda p: [getattr(p, f) for f in free.fields], start,
                        [jnp.asarray(first.fitted[f]) for f in free.fields])
     second = fit(problem.model(near), [experiment], free, throw=False, **options)
+    if second.result != RESULTS.successful:  # e.g. the adaptive solve hit `max_steps`
+        return dataclasses.replace(first, stats={**first.stats, "polish": second.outcome,
+                                                 "stage_steps": (first.n_steps, second.n_steps)})
     stats = {**second.stats, "num_steps": first.n_steps + second.n_steps,
              "num_evaluations": first.stats["num_evaluations"] + second.stats["num_evaluations"],
              "stage_steps": (first.n_steps, second.n_steps)}
