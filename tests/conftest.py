@@ -78,7 +78,7 @@ SLOWEST_FILES = ("test_myoleg_gradients.py", "test_readme.py", "test_identify.py
                  "test_gradients.py", "test_validation.py", "test_myoleg.py",
                  "test_plant_gradients.py", "test_plant_randomize.py", "test_millard_curves.py",
                  "test_millard_equilibrium.py", "test_mtu.py", "test_muscle_solves.py",
-                 "test_reference_curve_changes.py", "test_compile_guard.py")
+                 "test_reference_curve_changes.py")
 
 
 def pytest_configure(config):
