@@ -119,10 +119,7 @@ def simulate_batch(plant: MJXPlant, qpos, n_envs: int, seconds: float, *, seed: 
 
 def _check_initial_muscles(muscle) -> None:
     """Raise `ValueError` if a muscle equilibrium came out non-finite in any env."""
-    bad = np.zeros((), dtype=bool)
-    for leaf in jax.tree.leaves(muscle):
-        bad = bad | ~np.isfinite(np.asarray(leaf)).all()
-    if bad:
+    if not all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(muscle)):
         raise ValueError("the initial muscle equilibrium is not finite (NaN or inf): the "
                          "standing pose or the muscle parameters are outside the curves' domain")
 
