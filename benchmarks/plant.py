@@ -1,6 +1,7 @@
 """Plant throughput: env-steps/s against batch size for MuJoCo C, MJX and the mskdiff plant.
 
-One run measures, on myoLeg's locomotion scene (`myoleg_mjmodel()`: 2 ms steps, 3 Newton
+One run measures, on the locomotion scene of each model of `--models` (default myoLeg,
+`myoleg_mjmodel()`; or myolegs26, `myolegs26_mjmodel()`, 26 muscles; both: 2 ms steps, 3 Newton
 iterations, 8 line-search iterations, float32):
 
 * MuJoCo C with MuJoCo's rigid-tendon muscles: an `mj_step` loop (one thread; envs stepped in
@@ -28,6 +29,9 @@ of 30-130 s each on 2 cores).
     python benchmarks/plant.py --quick          # batches 1,4, 20 steps, no sweep (smoke test)
     python benchmarks/plant.py --batches 1,16 --steps 100 --out r.json --plot r.png
     python benchmarks/plant.py --no-grad --no-sweep --no-opensim
+    python benchmarks/plant.py --models myoleg,myolegs26 --batches 1,8,64 --grad-steps 50 \
+        --plants "mskdiff rigid,mskdiff elastic x4" --no-sweep --no-opensim \
+        --out benchmarks/plant_models_cpu.json     # the two models side by side
 """
 
 import argparse
@@ -56,6 +60,7 @@ with one_intra_op_thread(enabled="--default-pool" not in sys.argv):
 
     from mskdiff.integrate import SemiImplicitEuler
     from mskdiff.models.myoleg import myoleg, myoleg_mjmodel, standing_qpos
+    from mskdiff.models.myolegs26 import myolegs26, myolegs26_mjmodel
     from mskdiff.plant.rollout import rollout
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +76,8 @@ PLANTS = {
     "mskdiff MuJoCo muscles": ({"mujoco_muscles": True}, 4),
 }
 ELASTIC = "mskdiff elastic x4"
+#: The models of `--models`: name -> (plant builder, host-model builder).
+MODELS = {"myoleg": (myoleg, myoleg_mjmodel), "myolegs26": (myolegs26, myolegs26_mjmodel)}
 #: (solver iterations, line-search iterations) for the physics-default sweep; (3, 8) is the default.
 PHYSICS = ((2, 8), (3, 8), (4, 8), (3, 4), (3, 50))
 SWEEP_BATCH = 16
@@ -465,7 +472,8 @@ def ratios(rows: list[dict], batches) -> dict:
     return out
 
 
-def plot(rows: list[dict], opensim: dict | None, dt: float, info: dict, path: Path) -> None:
+def plot(rows: list[dict], opensim: dict | None, dt: float, info: dict, path: Path,
+         model: str = "myoleg") -> None:
     """Env-steps/s against batch (log-log) and the time per env-step relative to plain MJX."""
     import matplotlib
 
@@ -506,7 +514,7 @@ def plot(rows: list[dict], opensim: dict | None, dt: float, info: dict, path: Pa
     where = (info["device_kind"] if info["gpu"] else
              f"CPU only, {info['cpu_count']} cores ({info['cpu_model']}), "
              f"XLA intra-op pool {info['intra_op_pool_threads']} thread(s)")
-    fig.suptitle(f"myoLeg locomotion scene, float32: throughput against batch size\n{where}",
+    fig.suptitle(f"{model} locomotion scene, float32: throughput against batch size\n{where}",
                  fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -516,6 +524,112 @@ def plot(rows: list[dict], opensim: dict | None, dt: float, info: dict, path: Pa
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "device"
+
+
+def compare_models(results: dict) -> dict:
+    """Time per env-step of each model over the first's, per config and batch (same run)."""
+    first = next(iter(results.values()))["rows"]
+    base = {(r["config"], r["batch"]): r["us_per_env_step"] for r in first}
+    return {model: {f"{r['config']} b{r['batch']}": r["us_per_env_step"] / base[r["config"], r["batch"]]
+                    for r in result["rows"] if (r["config"], r["batch"]) in base}
+            for model, result in results.items()}
+
+
+def candidate_contacts(mj_model) -> int:
+    """MJX's contact slots per step (every candidate pair, touching or not)."""
+    from mskdiff.plant._mjx_compat import contact_distance
+
+    return int(contact_distance(mjx.make_data(mj_model)).shape[0])
+
+
+def run_model(model: str, args, batches: list[int], info: dict, wanted: list[str]) -> dict:
+    """The batch sweep, gradient timing and physics sweep of one model (`MODELS`)."""
+    build_plant, build_mjmodel = MODELS[model]
+    mj_model = build_mjmodel()
+    qpos = standing_qpos(mj_model)
+    dt = float(mj_model.opt.timestep)
+    split = lapack_split_batch(mj_model.nv, info["intra_op_pool_threads"])
+    skipped = []
+    if not info["gpu"] and split is not None:
+        skipped = [b for b in batches if b >= split]
+        batches = [b for b in batches if b < split]
+        print(f"--default-pool: skipping batches {skipped} (>= {split} can deadlock, see batch64.py)")
+    print(f"\n===== {model} locomotion scene: nv {mj_model.nv}, {mj_model.nu} muscles, dt {dt * 1e3:g} ms, "
+          f"solver iterations {mj_model.opt.iterations}, line search {mj_model.opt.ls_iterations}; "
+          f"batches {batches}; {args.steps} steps per run, best of >= {args.repeats} interleaved "
+          f"rounds\n"
+          "(compile time: * = loaded from the persistent compilation cache)\n")
+
+    plants = {label: (build_plant(**kwargs), substeps)
+              for label, (kwargs, substeps) in PLANTS.items() if label in wanted}
+    rows = []
+    for batch in batches:
+        print(f"batch {batch}: compiling ...", flush=True)
+        cases = []
+        if not args.no_mujoco_c:
+            cases += [mujoco_loop_case(mj_model, qpos, batch, args.steps),
+                      mujoco_rollout_case(mj_model, qpos, batch, args.steps)]
+        cases.append(mjx_case(mj_model, qpos, batch, args.steps))
+        cases += [plant_case(label, plant, qpos, substeps, batch, args.steps)
+                  for label, (plant, substeps) in plants.items()]
+        batch_rows = measure(cases, args.repeats, args.budget)
+        del cases
+        _release()
+        _print_header()
+        for row in batch_rows:
+            row["model"] = model
+            _print_row(row)
+        rows += batch_rows
+
+    ratio = ratios(rows, batches)
+    print("\nratios of time per env-step, same run (> 1: the first is slower):")
+    for name, values in ratio.items():
+        print(f"  {name:42s} " + "  ".join(f"b{b}: {r:5.2f}" for b, r in values.items()))
+    largest = str(max(batches))
+    over_mjx = ratio["elastic_x4_over_plain_mjx_time"].get(largest, float("nan"))
+    over_rigid = ratio["elastic_x4_over_rigid_time"].get(largest, float("nan"))
+    print(f"elastic x4 at batch {largest}: {100 * (over_mjx - 1):+.0f} % time per env-step vs plain "
+          f"MJX, {100 * (over_rigid - 1):+.0f} % vs mskdiff rigid (issue 3's target on one GPU at "
+          "batch 4096: <= +15 %)")
+
+    gradient = None
+    if not args.no_grad:
+        print(f"\njax.grad of a {args.grad_steps}-step rollout (elastic x4, the model's default "
+              "tendons, one env) vs the forward pass (memory: XLA temp buffers; peak process RSS "
+              "increase or device peak):")
+        gradient = time_gradient(build_plant(), qpos, args.grad_steps, args.repeats)
+        for label in ("grad (no checkpoint)", "grad (checkpoint=True)"):
+            print(f"  {label}: {gradient[label]['time_over_forward']:.1f}x the forward time")
+
+    sweep = []
+    if not args.no_sweep:
+        print(f"\nphysics defaults, elastic x4, batch {SWEEP_BATCH} (default: 3 Newton, 8 line "
+              "search); compiling ...")
+        finals, cases = {}, []
+        for iterations, ls in PHYSICS:
+            plant = build_plant(solver_iterations=iterations, linesearch_iterations=ls)
+            cases.append(plant_case(f"solver {iterations}, ls {ls}", plant, qpos, 4, SWEEP_BATCH,
+                                    args.steps, finals))
+        sweep = measure(cases, args.repeats, args.budget)
+        del cases
+        _release()
+        reference = finals["solver 3, ls 8"]
+        _print_header()
+        for row, (iterations, ls) in zip(sweep, PHYSICS, strict=True):
+            final = finals[row["config"]]
+            row.update(solver_iterations=iterations, linesearch_iterations=ls,
+                       max_abs_qpos_diff_vs_default=float(
+                           jnp.max(jnp.abs(final.data.qpos - reference.data.qpos))))
+            _print_row(row)
+        print("  max |qpos - qpos(solver 3, ls 8)| after the run: " + ", ".join(
+            f"({r['solver_iterations']}, {r['linesearch_iterations']}): "
+            f"{r['max_abs_qpos_diff_vs_default']:.1e}" for r in sweep))
+    scene = {"nq": int(mj_model.nq), "nv": int(mj_model.nv), "muscles": int(mj_model.nu),
+             "equalities": int(mj_model.neq), "candidate_contacts": candidate_contacts(mj_model),
+             "dt_s": dt, "solver_iterations": int(mj_model.opt.iterations),
+             "linesearch_iterations": int(mj_model.opt.ls_iterations)}
+    return {"scene": scene, "rows": rows, "ratios": ratio, "gradient": gradient,
+            "physics_sweep": sweep, "skipped_batches": skipped}
 
 
 def main() -> None:
@@ -529,6 +643,10 @@ def main() -> None:
                         help="more rounds while they fit in this many seconds per batch")
     parser.add_argument("--grad-steps", type=int, default=100, help="rollout length for the gradient")
     parser.add_argument("--opensim-seconds", type=float, default=1.0)
+    parser.add_argument("--models", default="myoleg",
+                        help=f"comma-separated models, each measured in turn: {', '.join(MODELS)}")
+    parser.add_argument("--plants", help="comma-separated plant rows of the batch sweep "
+                                         f"(default all: {', '.join(PLANTS)})")
     parser.add_argument("--quick", action="store_true",
                         help="batches 1,4 (GPU 1,64,1024), 20 steps, no sweep (smoke test)")
     parser.add_argument("--no-grad", action="store_true")
@@ -554,10 +672,14 @@ def main() -> None:
                list((1, 64, 1024) if args.quick else GPU_BATCHES) if info["gpu"] else
                list((1, 4) if args.quick else CPU_BATCHES))
 
-    mj_model = myoleg_mjmodel()
-    qpos = standing_qpos(mj_model)
-    dt = float(mj_model.opt.timestep)
-    split = lapack_split_batch(mj_model.nv, info["intra_op_pool_threads"])
+    plants_wanted = args.plants.split(",") if args.plants else list(PLANTS)
+    unknown = sorted(set(plants_wanted) - set(PLANTS))
+    if unknown:
+        parser.error(f"unknown --plants {unknown}; choose from {list(PLANTS)}")
+    models = args.models.split(",")
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        parser.error(f"unknown --models {unknown}; choose from {list(MODELS)}")
     if info["gpu"]:
         print(f"device: {info['devices']} ({info['device_kind']}); MuJoCo C on "
               f"{info['cpu_count']} CPU cores")
@@ -567,78 +689,9 @@ def main() -> None:
     print(f"jax {v['jax']}, mujoco {v['mujoco']}, mujoco-mjx {v['mujoco-mjx']}, equinox "
           f"{v['equinox']}, opensim {v['opensim']}; XLA intra-op pool: "
           f"{info['intra_op_pool_threads']} thread(s); load average {load_before[0]:.1f}")
-    skipped = []
-    if not info["gpu"] and split is not None:
-        skipped = [b for b in batches if b >= split]
-        batches = [b for b in batches if b < split]
-        print(f"--default-pool: skipping batches {skipped} (>= {split} can deadlock, see batch64.py)")
-    print(f"myoLeg locomotion scene: nv {mj_model.nv}, {mj_model.nu} muscles, dt {dt * 1e3:g} ms, "
-          f"solver iterations {mj_model.opt.iterations}, line search {mj_model.opt.ls_iterations}; "
-          f"batches {batches}; {args.steps} steps per run, best of >= {args.repeats} interleaved "
-          f"rounds\n"
-          "(compile time: * = loaded from the persistent compilation cache)\n")
-
-    plants = {label: (myoleg(**kwargs), substeps) for label, (kwargs, substeps) in PLANTS.items()}
-    rows = []
-    for batch in batches:
-        print(f"batch {batch}: compiling ...", flush=True)
-        cases = []
-        if not args.no_mujoco_c:
-            cases += [mujoco_loop_case(mj_model, qpos, batch, args.steps),
-                      mujoco_rollout_case(mj_model, qpos, batch, args.steps)]
-        cases.append(mjx_case(mj_model, qpos, batch, args.steps))
-        cases += [plant_case(label, plant, qpos, substeps, batch, args.steps)
-                  for label, (plant, substeps) in plants.items()]
-        batch_rows = measure(cases, args.repeats, args.budget)
-        del cases
-        _release()
-        _print_header()
-        for row in batch_rows:
-            _print_row(row)
-        rows += batch_rows
-
-    ratio = ratios(rows, batches)
-    print("\nratios of time per env-step, same run (> 1: the first is slower):")
-    for name, values in ratio.items():
-        print(f"  {name:42s} " + "  ".join(f"b{b}: {r:5.2f}" for b, r in values.items()))
-    largest = str(max(batches))
-    over_mjx = ratio["elastic_x4_over_plain_mjx_time"].get(largest, float("nan"))
-    over_rigid = ratio["elastic_x4_over_rigid_time"].get(largest, float("nan"))
-    print(f"elastic x4 at batch {largest}: {100 * (over_mjx - 1):+.0f} % time per env-step vs plain "
-          f"MJX, {100 * (over_rigid - 1):+.0f} % vs mskdiff rigid (issue 3's target on one GPU at "
-          "batch 4096: <= +15 %)")
-
-    gradient = None
-    if not args.no_grad:
-        print(f"\njax.grad of a {args.grad_steps}-step rollout (elastic x4, one env) vs the forward "
-              "pass (memory: XLA temp buffers; peak process RSS increase or device peak):")
-        gradient = time_gradient(plants[ELASTIC][0], qpos, args.grad_steps, args.repeats)
-        for label in ("grad (no checkpoint)", "grad (checkpoint=True)"):
-            print(f"  {label}: {gradient[label]['time_over_forward']:.1f}x the forward time")
-
-    sweep = []
-    if not args.no_sweep:
-        print(f"\nphysics defaults, elastic x4, batch {SWEEP_BATCH} (default: 3 Newton, 8 line "
-              "search); compiling ...")
-        finals, cases = {}, []
-        for iterations, ls in PHYSICS:
-            plant = myoleg(solver_iterations=iterations, linesearch_iterations=ls)
-            cases.append(plant_case(f"solver {iterations}, ls {ls}", plant, qpos, 4, SWEEP_BATCH,
-                                    args.steps, finals))
-        sweep = measure(cases, args.repeats, args.budget)
-        del cases
-        _release()
-        reference = finals["solver 3, ls 8"]
-        _print_header()
-        for row, (iterations, ls) in zip(sweep, PHYSICS, strict=True):
-            final = finals[row["config"]]
-            row.update(solver_iterations=iterations, linesearch_iterations=ls,
-                       max_abs_qpos_diff_vs_default=float(
-                           jnp.max(jnp.abs(final.data.qpos - reference.data.qpos))))
-            _print_row(row)
-        print("  max |qpos - qpos(solver 3, ls 8)| after the run: " + ", ".join(
-            f"({r['solver_iterations']}, {r['linesearch_iterations']}): "
-            f"{r['max_abs_qpos_diff_vs_default']:.1e}" for r in sweep))
+    results = {model: run_model(model, args, batches, info, plants_wanted) for model in models}
+    first = results[models[0]]
+    dt, rows, ratio = first["scene"]["dt_s"], first["rows"], first["ratios"]
 
     opensim = None
     if not args.no_opensim:
@@ -654,21 +707,26 @@ def main() -> None:
     total = time.perf_counter() - t_start
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"plant_{_slug(info['device_kind'])}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    settings = {"batches": batches, "skipped_batches": skipped, "steps": args.steps,
-                "repeats": args.repeats, "grad_steps": args.grad_steps, "dt_s": dt,
-                "solver_iterations": int(mj_model.opt.iterations),
-                "linesearch_iterations": int(mj_model.opt.ls_iterations),
+    settings = {"batches": batches, "skipped_batches": first["skipped_batches"],
+                "steps": args.steps, "repeats": args.repeats, "grad_steps": args.grad_steps,
+                "dt_s": dt, "solver_iterations": first["scene"]["solver_iterations"],
+                "linesearch_iterations": first["scene"]["linesearch_iterations"],
+                "models": models, "plants": plants_wanted,
                 "excitation": f"uniform in [{EXCITATION[0]}, {sum(EXCITATION)}], every step and env",
                 "dtype": str(jnp.zeros(()).dtype), "persistent_cache": bool(args.cache),
                 "one_thread_intra_op_pool": not args.default_pool, "quick": args.quick}
+    # Top-level rows, ratios, gradient and sweep: the first model's (the single-model layout).
     out.write_text(json.dumps({
-        "device": info, "settings": settings, "rows": rows, "ratios": ratio, "gradient": gradient,
-        "physics_sweep": sweep, "opensim": opensim, "total_wall_s": total,
+        "device": info, "settings": settings, "rows": rows, "ratios": ratio,
+        "gradient": first["gradient"], "physics_sweep": first["physics_sweep"], "models": results,
+        "model_comparison": compare_models(results), "opensim": opensim, "total_wall_s": total,
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }, indent=1, default=float))
     plot_path = Path(args.plot) if args.plot else out.with_suffix(".png")
-    plot(rows, opensim, dt, info, plot_path)
+    for k, (model, result) in enumerate(results.items()):
+        path = plot_path if k == 0 else plot_path.with_stem(f"{plot_path.stem}_{model}")
+        plot(result["rows"], opensim if k == 0 else None, dt, info, path, model)
     print(f"\ntotal {total:.0f} s; load average {os.getloadavg()[0]:.1f}; wrote {out} and {plot_path}")
 
 

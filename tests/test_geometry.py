@@ -12,7 +12,7 @@ import pytest
 
 from mskdiff.cli import main
 from mskdiff.io import read_csv
-from mskdiff.models.coordinates import OPENSIM_TO_WORLD, coordinate_jacobian, qpos_from_coordinates
+from mskdiff.models.kinematics import OPENSIM_TO_WORLD, coordinate_jacobian, qpos_from_coordinates
 from mskdiff.models.myoleg import myoleg_mjmodel
 from mskdiff.validation import passed, validate_opensim
 from mskdiff.validation.geometry import (

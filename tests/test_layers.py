@@ -16,10 +16,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mskdiff"
 
 #: Layer of each part of mskdiff (a subpackage or a root module).
 LAYERS = {"_checks": 0, "_solution": 0, "_quiet": 0, "muscle": 1, "io": 2, "integrate": 2, "plant": 3,
-          "models": 4, "solvers": 5, "rl": 5, "validation": 6, "cli": 7}
+          "models": 4, "viz": 4.5, "solvers": 5, "rl": 5, "validation": 6, "cli": 7}
 #: Third-party packages the core install has (pyproject `dependencies`), as imported.
 CORE_PACKAGES = {"jax", "jaxlib", "equinox", "diffrax", "optimistix", "optax", "jaxopt",
-                 "jaxtyping", "numpy", "matplotlib", "tqdm", "mujoco", "myo_sim"}
+                 "jaxtyping", "numpy", "matplotlib", "tqdm", "mujoco", "myo_sim", "scipy"}
 
 
 def _module_name(path: Path) -> list[str]:
@@ -78,7 +78,7 @@ def test_imports_point_down_the_layers():
     assert not violations, "imports against the layer order:\n" + "\n".join(violations)
 
 
-@pytest.mark.parametrize("part", ["rl"])
+@pytest.mark.parametrize("part", ["rl", "viz"])
 def test_importing_needs_no_optional_package(part):
     """`import mskdiff.rl` works on a core install: its module-level imports are the standard
     library, core dependencies or mskdiff (optional packages go inside functions)."""

@@ -10,6 +10,7 @@ import pytest
 
 from mskdiff.cli import main
 from mskdiff.integrate import SemiImplicitEuler
+from mskdiff.io import read_table
 from mskdiff.models import (
     RAJAGOPAL2016_MUSCLE_NAMES,
     myoleg,
@@ -19,6 +20,7 @@ from mskdiff.models import (
     random_standing_qpos,
     standing_qpos,
 )
+from mskdiff.models.kinematics import coordinates_from_qpos
 from mskdiff.muscle import MillardCurves, MillardEquilibriumMTU, make_mtu
 from mskdiff.plant import MJXPlant, MuJoCoMusclePlant, rollout
 
@@ -113,7 +115,8 @@ def test_batch_of_random_poses_and_excitations_stays_finite(mj_model):
 
 def test_simulate_writes_the_documented_trajectory(tmp_path, capsys):
     assert main(["simulate", "--envs", "8", "--seconds", "0.2", "--out", str(tmp_path),
-                 "--no-progress"]) == 0
+                 "--no-progress", "--opensim-out", str(tmp_path / "opensim"),
+                 "--video", str(tmp_path / "video.gif")]) == 0
     data = np.load(tmp_path / "simulate.npz")
     n_steps = 100
     assert data["qpos"].shape == (n_steps, 8, 35) and data["qvel"].shape == (n_steps, 8, 34)
@@ -126,3 +129,27 @@ def test_simulate_writes_the_documented_trajectory(tmp_path, capsys):
     assert list(data["muscle_names"][:2]) == ["addbrev_r", "addlong_r"]
     assert (tmp_path / "simulate.png").stat().st_size > 10_000
     assert "env-steps/s" in capsys.readouterr().out
+    assert str(data["model"]) == "myolegs"
+    _check_opensim_files(tmp_path / "opensim", data)
+    assert (tmp_path / "video.gif").stat().st_size > 1_000
+
+
+def _check_opensim_files(folder, data):
+    """Env 0 as OpenSim files: coordinates in degrees, OpenSim state paths, body weight on the feet."""
+    mj_model = myoleg_mjmodel()
+    coordinates = read_table(folder / "coordinates.mot")
+    assert coordinates.in_degrees
+    expected = coordinates_from_qpos(mj_model, data["qpos"][:, 0])
+    np.testing.assert_allclose(coordinates.column("knee_angle_r"),
+                               np.degrees(expected["knee_angle_r"]), rtol=1e-12)
+    np.testing.assert_allclose(coordinates.column("pelvis_ty"), expected["pelvis_ty"], rtol=1e-12)
+    states = read_table(folder / "states.sto")
+    assert "/forceset/soleus_r/activation" in states.labels
+    assert "/forceset/soleus_r/fiber_length" in states.labels  # elastic in Rajagopal's model
+    controls = read_table(folder / "controls.sto")
+    np.testing.assert_array_equal(controls.column("/forceset/soleus_r"),
+                                  data["excitation"][:, 0, list(data["muscle_names"]).index("soleus_r")])
+    grf = read_table(folder / "ground_reactions.mot")
+    weight = float(data["body_mass"]) * 9.81
+    vertical = grf.column("ground_force_r_vy") + grf.column("ground_force_l_vy")
+    assert 0.8 * weight < vertical[0] < 1.2 * weight, (vertical[0], weight)  # standing still

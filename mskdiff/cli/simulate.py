@@ -1,4 +1,4 @@
-"""`mskdiff simulate`: batched myoLeg rollouts from standing with a default excitation pattern.
+"""`mskdiff simulate`: batched rollouts of a model (myoLeg by default) with a default excitation pattern.
 
 Writes `simulate.npz` with these keys (T steps, N envs, M muscles):
 
@@ -8,7 +8,9 @@ Writes `simulate.npz` with these keys (T steps, N envs, M muscles):
 - `metabolic_rate` [T, N, M] W (smoothed Bhargava 2004, per muscle), `body_mass` kg;
 - `muscle_names` [M], `joint_names` [nq entries, free-joint coordinates expanded],
   `env_steps_per_second` (throughput without compilation), `formulation`, `tendon`;
-- `pelvis_height` [T, N] m (height of myoLeg's root body, the pelvis, above the floor at z = 0),
+- `model` (the registry name, `mskdiff models`);
+- for free-floating models only: `pelvis_height` [T, N] m (height of the root body, the pelvis,
+  above the floor at z = 0),
   `on_floor` [N] bool (the env *ended on the floor*: final pelvis height below
   `floor_threshold` = `FLOOR_THRESHOLD` m; standing is 0.95 m, a body lying or sitting on the
   floor 0.03-0.3 m) and `envs_on_floor` (how many).
@@ -33,8 +35,10 @@ from ..plant.plant import MJXPlant
 from ..plant.rollout import NonFiniteStateError, PlantTrajectory, rollout
 from .mtu import add_tendon_argument, tendon_compliance
 
-#: Muscles driven above baseline by the default pattern (prefixes of myoLeg's names).
-ANTIGRAVITY_PREFIXES = ("vas", "soleus", "gas", "glmax", "glmed", "recfem", "tibant")
+#: Muscles driven above baseline by the default pattern (prefixes of myoLeg's and myolegs26's
+#: names); models without any of them (arms, hands, torso) drive every muscle.
+ANTIGRAVITY_PREFIXES = ("vas", "soleus", "gas", "glmax", "glmed", "glut", "recfem", "rectfem",
+                        "tibant")
 #: Joints shown in the plot (right side).
 PLOTTED_JOINTS = ("hip_flexion_r", "knee_angle_r", "ankle_angle_r")
 PLOTTED_MUSCLES = ("soleus_r", "gasmed_r", "vasint_r", "glmax1_r", "tibant_r")
@@ -45,10 +49,12 @@ FLOOR_THRESHOLD = 0.5
 def default_excitation(plant: MJXPlant, n_steps: int, n_envs: int, *, key) -> jax.Array:
     """Excitations `[T, N, M]`: 0.02 everywhere; anti-gravity muscles 0.15 +- 0.1 at 1 Hz.
 
-    Left and right legs in antiphase; each env gets a random phase, so the batch differs.
+    Left and right legs in antiphase; each env gets a random phase, so the batch differs. A
+    model with none of `ANTIGRAVITY_PREFIXES` drives every muscle this way.
     """
     names = plant.muscle_names
     driven = np.array([n.startswith(ANTIGRAVITY_PREFIXES) for n in names])
+    driven = driven if driven.any() else np.ones_like(driven)
     side = np.array([np.pi if n.endswith("_l") else 0.0 for n in names])
     t = jnp.arange(1, n_steps + 1) * plant.dt
     phase = jr.uniform(key, (n_envs,), maxval=2 * np.pi)
@@ -136,21 +142,28 @@ def _check_finite(qpos: np.ndarray, first_step: int) -> None:
 
 
 def write_npz(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, metabolic_rate,
-              rate, formulation: str, tendon: str = "file") -> None:
+              rate, formulation: str, tendon: str = "file", model: str = "myolegs") -> None:
     """Save the documented keys (module docstring)."""
-    height = pelvis_height(mj_model, trajectory.qpos)
-    on_floor = height[-1] < FLOOR_THRESHOLD
-    np.savez_compressed(
-        path, time=trajectory.time[:, 0], qpos=trajectory.qpos, qvel=trajectory.qvel,
+    keys = dict(
+        time=trajectory.time[:, 0], qpos=trajectory.qpos, qvel=trajectory.qvel,
         excitation=trajectory.excitation, activation=trajectory.muscle.activation,
         tendon_force=trajectory.tendon_force, fiber_length=trajectory.fiber_length,
         mtu_length=trajectory.mtu_length, mtu_velocity=trajectory.mtu_velocity,
         metabolic_rate=metabolic_rate, body_mass=float(plant.total_mass),
         muscle_names=np.array(plant.muscle_names),
         joint_names=np.array(joint_coordinate_names(mj_model)),
-        env_steps_per_second=rate, formulation=formulation, tendon=tendon,
-        pelvis_height=height, on_floor=on_floor, envs_on_floor=int(on_floor.sum()),
-        floor_threshold=FLOOR_THRESHOLD)
+        env_steps_per_second=rate, formulation=formulation, tendon=tendon, model=model)
+    if has_free_joint(mj_model):
+        height = pelvis_height(mj_model, trajectory.qpos)
+        on_floor = height[-1] < FLOOR_THRESHOLD
+        keys.update(pelvis_height=height, on_floor=on_floor, envs_on_floor=int(on_floor.sum()),
+                    floor_threshold=FLOOR_THRESHOLD)
+    np.savez_compressed(path, **keys)
+
+
+def has_free_joint(mj_model: mujoco.MjModel) -> bool:
+    """True for a free-floating model (one with a free joint: a pelvis height to report)."""
+    return bool(np.any(mj_model.jnt_type == mujoco.mjtJoint.mjJNT_FREE))
 
 
 def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory, metabolic_rate,
@@ -166,11 +179,13 @@ def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory
 
     t = trajectory.time[:, 0]
     coordinates = joint_coordinate_names(mj_model)
-    fig, axes = plt.subplots(5, 1, figsize=(8, 13), sharex=True)
-    for joint in PLOTTED_JOINTS:
+    floating = has_free_joint(mj_model)
+    fig, axes = plt.subplots(5 if floating else 4, 1, figsize=(8, 13 if floating else 10.5),
+                             sharex=True)
+    for joint in _shown(PLOTTED_JOINTS, _hinge_names(mj_model)):
         axes[0].plot(t, np.degrees(trajectory.qpos[:, 0, coordinates.index(joint)]), label=joint)
     axes[0].set_ylabel("env 0: joint angle [deg]")
-    muscles = [m for m in PLOTTED_MUSCLES if m in plant.muscle_names]
+    muscles = _shown(PLOTTED_MUSCLES, plant.muscle_names, n=5)
     for muscle in muscles:
         i = plant.muscle_names.index(muscle)
         axes[1].plot(t, trajectory.tendon_force[:, 0, i], label=muscle)
@@ -180,19 +195,9 @@ def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory
     axes[3].plot(t, metabolic_rate[:, 0].sum(axis=-1) / float(plant.total_mass), color="k",
                  label="all muscles (smoothed Bhargava 2004)")
     axes[3].set_ylabel("env 0: metabolic rate [W/kg]")
-    height = pelvis_height(mj_model, trajectory.qpos)
-    n_envs = height.shape[1]
-    on_floor = int((height[-1] < FLOOR_THRESHOLD).sum())
-    if n_envs > 1:
-        axes[4].plot(t, height[:, 1:], color="C0", lw=0.7, alpha=0.6)
-        others = "env 1" if n_envs == 2 else f"envs 1-{n_envs - 1}"
-        axes[4].plot([], [], color="C0", lw=0.7, label=others)
-    axes[4].plot(t, height[:, 0], color="k", lw=1.5, label="env 0")
-    axes[4].axhline(FLOOR_THRESHOLD, color="C3", ls="--", lw=1,
-                    label=f"on the floor below {FLOOR_THRESHOLD} m ({on_floor}/{n_envs} envs at the end)")
-    axes[4].set_ylim(bottom=0)
-    axes[4].set_ylabel("pelvis height [m]")
-    axes[4].set_xlabel("time [s]")
+    if floating:
+        _plot_pelvis_height(axes[4], mj_model, trajectory)
+    axes[-1].set_xlabel("time [s]")
     for ax in axes:
         ax.legend(fontsize=8, ncol=3)
     fig.suptitle(title)
@@ -201,46 +206,122 @@ def plot_simulation(path, plant: MJXPlant, mj_model, trajectory: PlantTrajectory
     plt.close(fig)
 
 
-def run_simulate_job(*, envs: int = 8, seconds: float = 2.0, out_dir="mskdiff_out",
-                     formulation: str = "tendon_force", tendon: str = "file",
-                     substeps: int = 4, seed: int = 0, progress: bool = True) -> dict:
-    """`mskdiff simulate`: myoLeg with elastic tendons from standing; writes npz and png.
+def _hinge_names(mj_model: mujoco.MjModel) -> list[str]:
+    """Names of the model's hinge joints, in order."""
+    return [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(mj_model.njnt)
+            if mj_model.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE]
 
-    `tendon` is 'file' (as Rajagopal's model says: 46 elastic, 34 rigid), 'elastic' or 'rigid'.
-    Returns the paths written (`npz`, `plot`), the throughput (`env_steps_per_second`), how many
-    envs ended on the floor (`envs_on_floor`, final pelvis height below `FLOOR_THRESHOLD`) and
-    `envs`.
+
+def _shown(preferred, available, n: int = 3) -> list[str]:
+    """The preferred names the model has, or else its first `n` names."""
+    chosen = [name for name in preferred if name in available]
+    return chosen or list(available)[:n]
+
+
+def _plot_pelvis_height(ax, mj_model, trajectory: PlantTrajectory) -> None:
+    """Every env's pelvis height, env 0 in black, and the floor threshold."""
+    t = trajectory.time[:, 0]
+    height = pelvis_height(mj_model, trajectory.qpos)
+    n_envs = height.shape[1]
+    on_floor = int((height[-1] < FLOOR_THRESHOLD).sum())
+    if n_envs > 1:
+        ax.plot(t, height[:, 1:], color="C0", lw=0.7, alpha=0.6)
+        others = "env 1" if n_envs == 2 else f"envs 1-{n_envs - 1}"
+        ax.plot([], [], color="C0", lw=0.7, label=others)
+    ax.plot(t, height[:, 0], color="k", lw=1.5, label="env 0")
+    ax.axhline(FLOOR_THRESHOLD, color="C3", ls="--", lw=1,
+               label=f"on the floor below {FLOOR_THRESHOLD} m ({on_floor}/{n_envs} envs at the end)")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("pelvis height [m]")
+
+
+def run_simulate_job(*, model: str = "myolegs", envs: int = 8, seconds: float = 2.0,
+                     out_dir="mskdiff_out", formulation: str = "tendon_force", tendon: str = "file",
+                     substeps: int = 4, seed: int = 0, progress: bool = True,
+                     opensim_out=None, video=None) -> dict:
+    """`mskdiff simulate`: a model of `mskdiff models` from its initial pose; writes npz and png.
+
+    `tendon` is 'file' (myoLeg: as Rajagopal's model says, 46 elastic, 34 rigid; converted
+    models: elastic), 'elastic' or 'rigid'. Free-floating models start standing on the floor,
+    fixed-base ones at `qpos0` (joint couplings held). With `opensim_out`, env 0 is also written
+    as OpenSim files (`mskdiff.models.opensim_export`); with `video`, the envs are rendered side
+    by side to that `.mp4`/`.gif` (`mskdiff render`). Returns the paths written (`npz`, `plot`,
+    `opensim`, `video`), the throughput (`env_steps_per_second`), `envs` and, for free-floating
+    models, how many envs ended on the floor (`envs_on_floor`, final pelvis height below
+    `FLOOR_THRESHOLD`).
     """
-    from ..models.myoleg import myoleg, myoleg_mjmodel, standing_qpos
+    from ..models import registry
 
     if envs < 1 or seconds <= 0:
         raise ValueError(f"need envs >= 1 and seconds > 0, got envs={envs}, seconds={seconds}")
-    compliance = tendon_compliance(tendon)
+    model = registry.resolve(model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plant = myoleg(formulation=formulation, tendon_compliance=compliance)
-    mj_model = myoleg_mjmodel()
-    trajectory, rate = simulate_batch(plant, standing_qpos(mj_model), envs, seconds, seed=seed,
+    plant = registry.load(model, formulation=formulation,
+                          tendon_compliance=tendon_compliance(tendon))
+    mj_model = registry.host_mjmodel(model)
+    trajectory, rate = simulate_batch(plant, initial_qpos(mj_model), envs, seconds, seed=seed,
                                       substeps=substeps, progress=progress)
     metabolic_rate = np.asarray(metabolic_rates(plant, trajectory).total)
     paths = {"npz": out_dir / "simulate.npz", "plot": out_dir / "simulate.png"}
-    write_npz(paths["npz"], plant, mj_model, trajectory, metabolic_rate, rate, formulation, tendon)
-    shown = "env 0 shown" if envs == 1 else f"env 0 of {envs} shown, pelvis height of all"
+    write_npz(paths["npz"], plant, mj_model, trajectory, metabolic_rate, rate, formulation, tendon,
+              model)
+    shown = "env 0 shown" if envs == 1 else f"env 0 of {envs} shown"
     plot_simulation(paths["plot"], plant, mj_model, trajectory, metabolic_rate,
-                    f"myoLeg, {formulation}, {tendon} tendons, {seconds:g} s ({shown})")
-    on_floor = pelvis_height(mj_model, trajectory.qpos[-1]) < FLOOR_THRESHOLD
-    return {**paths, "env_steps_per_second": rate, "envs": envs,
-            "envs_on_floor": int(on_floor.sum())}
+                    f"{model}, {formulation}, {tendon} tendons, {seconds:g} s ({shown})")
+    result = {**paths, "env_steps_per_second": rate, "envs": envs}
+    if has_free_joint(mj_model):
+        on_floor = pelvis_height(mj_model, trajectory.qpos[-1]) < FLOOR_THRESHOLD
+        result["envs_on_floor"] = int(on_floor.sum())
+    if opensim_out is not None:
+        result["opensim"] = write_opensim_env(opensim_out, model, plant, mj_model, trajectory)
+    if video is not None:
+        from .render import write_video
+
+        result["video"] = write_video(paths["npz"], video, env="all")["video"]
+    return result
+
+
+def initial_qpos(mj_model: mujoco.MjModel) -> np.ndarray:
+    """Standing on the floor for free-floating models, else `qpos0` with joint couplings held."""
+    from ..models.locomotion import satisfy_joint_equalities, standing_qpos
+
+    if has_free_joint(mj_model):
+        return standing_qpos(mj_model)
+    return satisfy_joint_equalities(mj_model, mj_model.qpos0)
+
+
+def write_opensim_env(out_dir, model: str, plant: MJXPlant, mj_model, trajectory: PlantTrajectory,
+                      env: int = 0) -> dict[str, Path]:
+    """One env of the rollout as OpenSim files (coordinates, states, controls, ground reactions)."""
+    from ..models.kinematics import COORDINATE_SIGNS
+    from ..models.opensim_export import write_opensim_results
+
+    def one(x):
+        return np.asarray(x)[:, env]
+
+    compliant = ~np.asarray(plant.mtu.params.ignore_tendon_compliance)
+    return write_opensim_results(
+        out_dir, mj_model, one(trajectory.time), one(trajectory.qpos), one(trajectory.qvel),
+        muscle_names=plant.muscle_names, actuator_ids=np.asarray(plant.actuator_ids),
+        excitation=one(trajectory.excitation), activation=one(trajectory.muscle.activation),
+        fiber_length=one(trajectory.fiber_length), tendon_force=one(trajectory.tendon_force),
+        tendon_compliant=compliant, signs=COORDINATE_SIGNS.get(model, {}))
 
 
 def run(args) -> int:
     """`mskdiff simulate`: run the job and print what it wrote and the throughput."""
-    result = run_simulate_job(envs=args.envs, seconds=args.seconds, out_dir=args.out,
-                              formulation=args.formulation, tendon=args.tendon,
+    result = run_simulate_job(model=args.model, envs=args.envs, seconds=args.seconds,
+                              out_dir=args.out, formulation=args.formulation, tendon=args.tendon,
                               substeps=args.substeps, seed=args.seed,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, opensim_out=args.opensim_out,
+                              video=args.video)
     print(f"wrote trajectory: {result['npz']}")
     print(f"wrote plot: {result['plot']}")
+    for path in result.get("opensim", {}).values():
+        print(f"wrote OpenSim file: {path}")
+    if "video" in result:
+        print(f"wrote video: {result['video']}")
     device = jax.devices()[0]
     if np.isfinite(result["env_steps_per_second"]):
         print(f"throughput: {result['env_steps_per_second']:.0f} env-steps/s "
@@ -248,17 +329,20 @@ def run(args) -> int:
     else:  # the first chunk includes compilation, and there was no other
         print("throughput: not measured (it needs --seconds of at least 0.2: the first 0.1 s "
               "includes compilation)")
-    print(f"on the floor at the end: {result['envs_on_floor']} of {result['envs']} envs "
-          f"(pelvis below {FLOOR_THRESHOLD} m; standing is 0.95 m)")
+    if "envs_on_floor" in result:
+        print(f"on the floor at the end: {result['envs_on_floor']} of {result['envs']} envs "
+              f"(pelvis below {FLOOR_THRESHOLD} m; myoLeg stands at 0.95 m)")
     return 0
 
 
 def add_parser(commands) -> None:
     """Add this command's subparser to `commands`."""
     simulate = commands.add_parser(
-        "simulate", help="batched myoLeg with elastic tendons from standing (npz + plot)",
-        description="Run MyoSuite's myoLeg with the Rajagopal 2016 muscles (elastic tendons as "
-                    "in Rajagopal's model) in the MJX plant for N envs from a standing pose, "
+        "simulate", help="batched rollouts of a model with elastic tendons (npz + plot)",
+        description="Run a model of `mskdiff models` (default: MyoSuite's myoLeg with the "
+                    "Rajagopal 2016 muscles, elastic tendons as in Rajagopal's model) in the MJX "
+                    "plant for N envs from a standing pose (fixed-base models: their reference "
+                    "pose), "
                     "with a default excitation pattern (anti-gravity muscles modulated at 1 Hz, "
                     "legs in antiphase, a random phase per env). Writes simulate.npz (qpos, "
                     "qvel, excitation, activation, tendon_force, fiber_length, mtu_length, "
@@ -266,6 +350,8 @@ def add_parser(commands) -> None:
                     f"height), and prints the throughput and how many envs ended on the floor "
                     f"(pelvis below {FLOOR_THRESHOLD} m). The first run compiles for about a "
                     "minute on a CPU; later runs reuse the compiled programs (see mskdiff --help).")
+    simulate.add_argument("--model", default="myolegs",
+                          help="a model of `mskdiff models` (myolegs is myoLeg)")
     simulate.add_argument("--envs", type=int, default=8, help="number of envs")
     simulate.add_argument("--seconds", type=float, default=2.0, help="simulated time [s]")
     simulate.add_argument("--formulation", default="tendon_force", choices=FORMULATIONS,
@@ -275,5 +361,10 @@ def add_parser(commands) -> None:
     simulate.add_argument("--seed", type=int, default=0, help="seed of the excitation phases")
     simulate.add_argument("--out", default="mskdiff_out", help="output folder")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    simulate.add_argument("--opensim-out", metavar="DIR", default=None,
+                          help="also write env 0 as OpenSim files (coordinates.mot, states.sto, "
+                               "controls.sto, ground_reactions.mot) in DIR")
+    simulate.add_argument("--video", metavar="PATH", default=None,
+                          help="also render the envs side by side to PATH (.mp4 or .gif)")
     simulate.set_defaults(run=run)
 

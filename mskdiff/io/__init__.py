@@ -1,5 +1,12 @@
-"""Reading OpenSim models and reference data."""
+"""Reading and writing OpenSim models, motion files and reference data."""
 
+from .motion import MarkerTable, MotionTable, read_table, read_trc, write_table
+from .opensim_results import (
+    write_controls,
+    write_coordinates,
+    write_ground_reactions,
+    write_muscle_states,
+)
 from .osim import load_millard_curve_properties, load_millard_curves, load_osim
 from .osim_write import write_osim_parameters
 from .reference import (
@@ -21,7 +28,9 @@ __all__ = [
     "CaseDrive",
     "EquilibriumTable",
     "IsolatedMTUCase",
+    "MarkerTable",
     "MetabolicsCase",
+    "MotionTable",
     "find_equilibrium_tables",
     "find_isolated_mtu_cases",
     "find_metabolics_cases",
@@ -31,7 +40,14 @@ __all__ = [
     "millard_curves_from_table",
     "parameters_from_table",
     "read_csv",
+    "read_table",
+    "read_trc",
     "TimeFunction",
     "time_function",
+    "write_controls",
+    "write_coordinates",
+    "write_ground_reactions",
+    "write_muscle_states",
     "write_osim_parameters",
+    "write_table",
 ]

@@ -34,13 +34,27 @@ Not read: Thelen's curve shapes (`KshapeActive`, `KshapePassive`, `Af`, `Flen`,
 `tendon_compliance_dynamics_mode`, `maximum_pennation_angle`, initial states
 (`default_activation`, `default_fiber_length`, `default_normalized_tendon_force`),
 `ignore_activation_dynamics`, control bounds and the muscle path (MTU lengths come from the
-skeleton). Files in the pre-4.0 format (e.g. Millard's `MuscleFirstOrderActivationDynamicModel`,
-Thelen's `activation_minimum_value`) are read as if those properties were absent.
+skeleton).
+
+Older formats are read as OpenSim 4.6 reads them (each checked against `opensim.Model`):
+
+* Format (the `OpenSimDocument` `Version`) 20301 and older: a muscle's `pennation_angle` is its
+  `pennation_angle_at_optimal` (OpenSim's `Muscle::updateFromXMLNode` renames the first one;
+  the first of the two names in the file then wins). Older than 10901: refused, as OpenSim
+  refuses it.
+* Element names with C++ scopes, such as `<HuntCrossleyForce::ContactParametersSet>` (OpenSim
+  3.x and 4.x write them), are XML 1.0 but not namespace-well-formed XML, which ElementTree
+  needs: they are read under a stand-in name and get their name back after parsing.
+* `Schutte1993Muscle` and `Delp1990Muscle` are the unsupported `*_Deprecated` classes, under the
+  names OpenSim gives them.
+* Properties that OpenSim 4.6 ignores are ignored: Thelen's `Vmax`, `Vmax0`, `damping` and
+  `activation_minimum_value`, Millard's `MuscleFirstOrderActivationDynamicModel`.
 """
 
 import inspect
 import math
 import os
+import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -125,7 +139,8 @@ def load_osim(path: str | os.PathLike, muscles: Sequence[str] | None = None, *,
     Raises:
         FileNotFoundError: no file at `path`.
         TypeError: `muscles` is a single string.
-        ValueError: not XML or not an OpenSim model; no muscle of a supported class; duplicate or
+        ValueError: not XML or not an OpenSim model; a format OpenSim 4.6 refuses (no or an
+            old `Version`); no muscle of a supported class; duplicate or
             unknown muscle names; a non-numeric, non-finite or non-physical value (the message
             names the file, the muscle and the field); unknown `tendon_compliance`.
     """
@@ -228,19 +243,60 @@ def _selected_muscles(path: Path, muscles: Sequence[str] | None):
     return model, found, unsupported, names
 
 
+#: OpenSim 4.6 refuses model files of an older format (the `OpenSimDocument` `Version`).
+OLDEST_VERSION = 10901
+#: Files of this format or older spell a muscle's `pennation_angle_at_optimal` `pennation_angle`.
+_LAST_PENNATION_ANGLE_VERSION = 20301
+#: Classes OpenSim 4.6 loads under another name (`Object::renameType`).
+_RENAMED_CLASSES = {"Schutte1993Muscle": "Schutte1993Muscle_Deprecated",
+                    "Delp1990Muscle": "Delp1990Muscle_Deprecated"}
+#: An element name with C++ scopes, `HuntCrossleyForce::ContactParametersSet`, in a tag.
+_SCOPED_NAME = re.compile(rb"(?<=<)/?[A-Za-z_][\w.-]*(?:::[\w.-]+)+")
+#: What stands for `::` while parsing: XML name characters that no C++ name contains.
+_SCOPE_STAND_IN = ".-."
+
+
 def _read_model(path: Path) -> ET.Element:
-    """The `<Model>` element of an OpenSim document."""
+    """The `<Model>` element of an OpenSim document, updated from older formats as OpenSim does."""
     if not path.is_file():
         raise FileNotFoundError(f"OpenSim model file not found: {path}")
+    data = _SCOPED_NAME.sub(lambda m: m[0].replace(b"::", _SCOPE_STAND_IN.encode()), path.read_bytes())
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as error:
         raise ValueError(f"{path}: not an XML file ({error})") from error
     model = root.find("Model")
     if root.tag != "OpenSimDocument" or model is None:
         raise ValueError(f"{path}: not an OpenSim model (expected <OpenSimDocument><Model>, "
                          f"found root <{root.tag}>)")
+    _update_from_version(model, _document_version(root, path))
     return model
+
+
+def _document_version(root: ET.Element, path: Path) -> int:
+    """The file format: `<OpenSimDocument Version="...">`, which OpenSim requires."""
+    text = root.get("Version")
+    if text is None:
+        raise ValueError(f"{path}: <OpenSimDocument> has no Version attribute (OpenSim needs it)")
+    try:
+        version = int(text)
+    except ValueError:
+        raise ValueError(f"{path}: <OpenSimDocument> Version {text!r} is not an integer") from None
+    if version < OLDEST_VERSION:
+        raise ValueError(f"{path}: format version {version} is older than OpenSim 4.6 reads "
+                         f"({OLDEST_VERSION}); save the model in OpenSim 3.3 to upgrade it")
+    return version
+
+
+def _update_from_version(model: ET.Element, version: int) -> None:
+    """Scoped names back, renamed classes and legacy muscle properties as OpenSim 4.6 has them."""
+    for element in model.iter():
+        tag = element.tag.replace(_SCOPE_STAND_IN, "::")
+        element.tag = _RENAMED_CLASSES.get(tag, tag)
+        if version <= _LAST_PENNATION_ANGLE_VERSION and _looks_like_muscle(element):
+            legacy = element.find("pennation_angle")
+            if legacy is not None:
+                legacy.tag = "pennation_angle_at_optimal"
 
 
 def _find_muscles(model: ET.Element, path: Path) -> tuple[dict[str, ET.Element], dict[str, str]]:

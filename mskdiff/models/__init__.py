@@ -1,6 +1,6 @@
 """Built-in models: myoLeg with the Rajagopal 2016 muscle parameters, and a tiny test leg."""
 
-from .coordinates import qpos_from_coordinates
+from .kinematics import qpos_from_coordinates
 from .myoleg import (
     crouch_qpos,
     myoleg,

@@ -7,12 +7,14 @@ MuJoCo releases. Every private read goes through the accessors below; a missing 
 checks every field in `PRIVATE_FIELDS` on the installed MJX.
 """
 
+import jax.numpy as jnp
 import mujoco
+import numpy as np
 from jax import Array
 from mujoco import mjx
 
 #: Fields of `mjx.Data._impl` (JAX backend) that mskdiff reads.
-PRIVATE_FIELDS = ("actuator_moment", "actuator_velocity", "efc_J", "contact")
+PRIVATE_FIELDS = ("actuator_moment", "actuator_velocity", "efc_J", "contact", "efc_force")
 
 
 class MJXCompatibilityError(RuntimeError):
@@ -54,3 +56,39 @@ def has_constraints(data: mjx.Data) -> bool:
 def contact_distance(data: mjx.Data) -> Array:
     """Signed distances [m] of MJX's candidate contacts (negative: penetration)."""
     return _private(data, "contact").dist
+
+
+def contact_geoms(data: mjx.Data) -> Array:
+    """Geom ids of MJX's candidate contacts, shape `(ncon, 2)`."""
+    return _private(data, "contact").geom
+
+
+def contact_position(data: mjx.Data) -> Array:
+    """Contact points [m] in the world frame (midway between the geoms), shape `(ncon, 3)`."""
+    return _private(data, "contact").pos
+
+
+def contact_wrenches(mjx_model: mjx.Model, data: mjx.Data) -> tuple[Array, Array]:
+    """Each contact's force [N] and torque [N m] on its second geom, world frame, `(ncon, 3)` each.
+
+    MuJoCo's contact frame has the normal from the first geom to the second, and the solved force
+    (`efc_force`, decoded from the pyramidal or elliptic cone by MJX's own `contact_force_dim`, as
+    `mujoco.mj_contactForce` does in C) pushes the second geom along it. Candidate contacts
+    that are not active carry zero force.
+    """
+    contact = _private(data, "contact")
+    _private(data, "efc_force")
+    try:
+        from mujoco.mjx._src.support import contact_force_dim
+    except ImportError as error:
+        raise MJXCompatibilityError(
+            f"MJX (mujoco {mujoco.__version__}) has no `mujoco.mjx._src.support.contact_force_dim`, "
+            "which mskdiff/plant/_mjx_compat.py calls to decode contact forces") from error
+    n = np.shape(contact.dim)[0]
+    wrench = jnp.zeros((n, 6), dtype=contact.pos.dtype)
+    for dim in sorted({int(d) for d in np.asarray(contact.dim)}):
+        force, index = contact_force_dim(mjx_model, data, dim)
+        wrench = wrench.at[index].set(force.astype(wrench.dtype))
+    # Contact-frame rows are the axes: world = local @ frame.
+    world = jnp.einsum("nki,nij->nkj", wrench.reshape(n, 2, 3), contact.frame.reshape(n, 3, 3))
+    return world[:, 0], world[:, 1]

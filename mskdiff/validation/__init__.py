@@ -1,6 +1,6 @@
 """Comparisons with OpenSim reference data."""
 
-from ..models.coordinates import qpos_from_coordinates
+from ..models.kinematics import qpos_from_coordinates
 from .geometry import (
     GEOMETRY_BOUNDS,
     MOMENT_ARM_OUTLIERS,

@@ -6,7 +6,7 @@ model's `qpos`, MuJoCo C computes the MTU lengths (`actuator_length`) and moment
 model (`<trial>_generic_mtu_lengths.csv`, `<trial>_generic_moment_arms.csv`; the format of
 `shared/reference`, see its README).
 
-The coordinates are mapped onto `qpos` by `mskdiff.models.coordinates.qpos_from_coordinates`
+The coordinates are mapped onto `qpos` by `mskdiff.models.kinematics.qpos_from_coordinates`
 (hinge/slide joints by name, joint-equality polynomials, the pelvis pose on the free root).
 
 Moment arms follow OpenSim's sign convention, $r = -\,\mathrm{d}L/\mathrm{d}q$, and are total
@@ -24,7 +24,7 @@ import mujoco
 import numpy as np
 
 from ..io.reference import read_csv
-from ..models.coordinates import (
+from ..models.kinematics import (
     PELVIS_COORDINATES,
     coordinate_jacobian,
     is_scalar_joint,

@@ -1,0 +1,92 @@
+"""myo-sim's 26-muscle gait model `myolegs26` as a locomotion scene for the MJX plant.
+
+myolegs26 is the gait2392 lineage converted to MuJoCo: 13 muscles per leg (lumped: `abd`,
+`add`, `hamstrings`, `vasti`, ...), planar knees, a passive torso; the quadriceps, hamstring,
+gastrocnemius and psoas via points are slide joints coupled to the knee or hip by joint
+equalities (nq 47, nv 46, 28 equalities). Its collision geoms are bone meshes (convex hulls in
+MJX, up to 4 contacts each against the floor), plus capsules and ellipsoids on the torso and
+head. `myolegs26_spec` applies the shared locomotion-scene edits
+(`mskdiff.models.locomotion.make_locomotion_scene`): floor at z = 0, no pedestal, the 22 body
+geoms touching the floor only (74 MJX candidate contacts per step; 16 with `body_contact=False`,
+the heel and toe meshes only), ellipsoids as capsules, no sensors. myo-sim's own scene cannot
+be put into MJX at all (MJX has no cylinder-mesh or ellipsoid-mesh collision).
+
+There is no published parameter table for these lumped muscles: the plant's parameters come
+from MuJoCo's own muscles (`mskdiff.models.mujoco_conversion.parameters_from_mujoco`: optimal
+fibre and tendon slack lengths from the lengthrange, peak force, time constants, passive
+strain), all tendons elastic.
+"""
+
+import mujoco
+
+from ..muscle import make_mtu
+from ..plant import AbstractPlant, MJXPlant, MuJoCoMusclePlant
+from .locomotion import build_myo_sim_spec, compile_spec, foot_geom_names, make_locomotion_scene
+from .mujoco_conversion import Overrides, parameters_from_mujoco
+
+#: Physics defaults for the muscle plant (myoLeg's; see docs/plant.md).
+TIMESTEP = 0.002  # [s]
+SOLVER_ITERATIONS = 3  # Newton iterations, fixed (differentiable)
+LINESEARCH_ITERATIONS = 8  # MJX's default of 50 runs all 50 under vmap
+BODY_CONTACT = True  # torso, head, pelvis, thighs and shanks touch the floor too
+
+
+def myolegs26_spec(*, self_collision: bool = False,
+                   body_contact: bool = BODY_CONTACT) -> mujoco.MjSpec:
+    """The myolegs26 locomotion scene (see the module docstring); options not yet set."""
+    spec = build_myo_sim_spec("myolegs26")
+    feet = {name for names in foot_geom_names("myolegs26").values() for name in names}
+    make_locomotion_scene(spec, feet, self_collision=self_collision, body_contact=body_contact)
+    return spec
+
+
+def myolegs26_mjmodel(*, timestep: float = TIMESTEP, solver_iterations: int = SOLVER_ITERATIONS,
+                      linesearch_iterations: int = LINESEARCH_ITERATIONS,
+                      self_collision: bool = False,
+                      body_contact: bool = BODY_CONTACT) -> mujoco.MjModel:
+    """The compiled host `MjModel` of myolegs26 with the plant's physics defaults.
+
+    Args:
+        timestep: physics step [s].
+        solver_iterations: constraint-solver iterations (MuJoCo C uses them as a maximum).
+        linesearch_iterations: line-search iterations per solver iteration.
+        self_collision: keep myo-sim's 25 leg-leg mesh pairs (MJX's mesh-mesh collisions are
+            slow to compile and run).
+        body_contact: let the torso, head, pelvis, thigh, shank and talus geoms touch the floor
+            (not each other); with `False` only the heel (`calcn`) and toe meshes collide.
+    """
+    spec = myolegs26_spec(self_collision=self_collision, body_contact=body_contact)
+    return compile_spec(spec, timestep=timestep, solver_iterations=solver_iterations,
+                        linesearch_iterations=linesearch_iterations)
+
+
+def myolegs26(*, formulation: str = "tendon_force", tendon_compliance: str = "all_elastic",
+              mujoco_muscles: bool = False, overrides: Overrides | None = None,
+              **model_options) -> AbstractPlant:
+    """myolegs26 in the MJX plant, muscle parameters converted from its MuJoCo muscles.
+
+    Args:
+        formulation: 'tendon_force' (De Groote explicit), 'acceleration', 'rigid',
+            'millard_equilibrium' or 'millard_acceleration' (see `mskdiff.muscle.make_mtu`).
+        tendon_compliance: 'all_elastic' (default; the conversion gives no per-muscle choice),
+            'all_rigid' or 'file' (as converted: elastic).
+        mujoco_muscles: return a `MuJoCoMusclePlant` driven by MuJoCo's own rigid-tendon
+            muscles instead; the other muscle options must keep their defaults.
+        overrides: per-muscle values replacing the converted ones (actuator name -> {field:
+            value}, `MuscleParameters`, or an `.osim`/`.csv` path; see `parameters_from_mujoco`).
+        **model_options: passed to `myolegs26_mjmodel` (timestep, solver_iterations, ...).
+
+    Raises:
+        ValueError: unknown formulation, compliance mode, override muscle or field; mskdiff
+            muscle options with `mujoco_muscles=True`.
+    """
+    mj_model = myolegs26_mjmodel(**model_options)
+    if mujoco_muscles:
+        if (formulation != "tendon_force" or overrides is not None
+                or tendon_compliance not in ("file", "all_elastic")):
+            raise ValueError("`mujoco_muscles=True` uses MuJoCo's muscles: `formulation`, "
+                             "`tendon_compliance` and `overrides` do not apply")
+        return MuJoCoMusclePlant.from_mjmodel(mj_model)
+    params = parameters_from_mujoco(mj_model, overrides=overrides)
+    return MJXPlant.from_mjmodel(
+        mj_model, make_mtu(params.with_tendon_compliance(tendon_compliance), formulation))

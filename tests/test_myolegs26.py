@@ -1,0 +1,197 @@
+"""myolegs26 (26 muscles) in the MJX plant: the locomotion scene, its poses, the equilibrium
+start, and the gradient acceptance of a 50-step rollout in contact (float64).
+
+Compile time rules this file (MJX programs of a minute or more each on 2 cores): one jitted
+`plant.init` and one jitted `value_and_grad` serve every evaluation (the gradient, its central
+differences from the value, the standing and the random poses). The gradient runs in the
+feet-only scene (`body_contact=False`: 16 contact slots instead of 74, the same plane-mesh
+collisions, far fewer constraint rows); the body geoms stay clear of the floor in these poses.
+The rollout rematerialises every step (one checkpointed segment), as the myoLeg test does.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import mujoco
+import numpy as np
+import pytest
+from helpers import assert_parts_match_finite_differences
+from mujoco import mjx
+
+from mskdiff.models.locomotion import (
+    crouch_qpos,
+    foot_geom_ids,
+    random_standing_qpos,
+    standing_qpos,
+)
+from mskdiff.models.myoleg import myoleg_mjmodel
+from mskdiff.models.myolegs26 import myolegs26, myolegs26_mjmodel
+from mskdiff.plant import PlantState, rollout
+from mskdiff.plant._mjx_compat import contact_distance
+
+N_STEPS = 50  # 0.1 s at 2 ms
+#: MJX's candidate contacts against the floor: 4 per mesh, 2 per capsule.
+MESH_CONTACTS, CAPSULE_CONTACTS = 4, 2
+
+
+@pytest.fixture(scope="module")
+def mj_model():
+    return myolegs26_mjmodel()
+
+
+def _candidate_contacts(mj_model) -> int:
+    return int(contact_distance(mjx.make_data(mj_model)).shape[0])
+
+
+def _floor_contacts(mj_model) -> int:
+    """Candidate contacts if every colliding geom met the floor and nothing else."""
+    per_type = {int(mujoco.mjtGeom.mjGEOM_MESH): MESH_CONTACTS,
+                int(mujoco.mjtGeom.mjGEOM_CAPSULE): CAPSULE_CONTACTS}
+    return sum(per_type[int(mj_model.geom_type[g])] for g in range(1, mj_model.ngeom)
+               if mj_model.geom_contype[g])
+
+
+def test_locomotion_scene(mj_model):
+    """Floor at z = 0 and no pedestal; the 22 body geoms collide with the floor only, as meshes
+    and capsules; every MJX contact slot is a geom-floor contact (74; 16 with the feet only)."""
+    floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+    assert floor == 0 and mj_model.geom_pos[floor][2] == 0.0
+    world = [mj_model.geom_type[g] for g in range(mj_model.ngeom) if mj_model.geom_bodyid[g] == 0]
+    assert mujoco.mjtGeom.mjGEOM_CYLINDER not in world
+    colliding = [g for g in range(1, mj_model.ngeom) if mj_model.geom_contype[g]]
+    assert len(colliding) == 22 and not any(mj_model.geom_conaffinity[colliding])
+    assert mj_model.nsensor == 0 and mj_model.npair == 0 and mj_model.nu == 26
+    assert (mj_model.nq, mj_model.nv, mj_model.neq) == (47, 46, 28)
+    assert _candidate_contacts(mj_model) == _floor_contacts(mj_model) == 74
+    feet_only = myolegs26_mjmodel(body_contact=False)
+    assert _candidate_contacts(feet_only) == _floor_contacts(feet_only) == 16
+    feet = foot_geom_ids(feet_only)
+    colliding = {g for g in range(1, feet_only.ngeom) if feet_only.geom_contype[g]}
+    assert colliding == set(feet["r"]) | set(feet["l"])
+
+
+@pytest.mark.parametrize("build", [myolegs26_mjmodel, myoleg_mjmodel])
+def test_foot_geoms_per_side(build):
+    """`foot_geom_ids` names each side's colliding foot geoms, on bodies of that side."""
+    model = build()
+    feet = foot_geom_ids(model)
+    for side, ids in feet.items():
+        assert len(ids) >= 2 and all(model.geom_contype[ids])
+        bodies = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, model.geom_bodyid[g])
+                  for g in ids]
+        assert all(b.endswith(f"_{side}") for b in bodies), bodies
+    with pytest.raises(ValueError, match="foot geoms"):
+        foot_geom_ids(mujoco.MjModel.from_xml_string("<mujoco><worldbody><geom size='1'/>"
+                                                     "</worldbody></mujoco>"))
+
+
+@pytest.mark.parametrize("pose", [standing_qpos, crouch_qpos])
+def test_poses_hold_the_couplings_and_touch_the_floor(mj_model, pose):
+    """Joint equalities (knee translations, via points) hold; both feet touch the floor with
+    1 mm penetration; the crouch flexes the knees (myolegs26: negative `knee_angle`)."""
+    data = mujoco.MjData(mj_model)
+    data.qpos[:] = pose(mj_model)
+    mujoco.mj_forward(mj_model, data)
+    equality_rows = data.efc_type == mujoco.mjtConstraint.mjCNSTR_EQUALITY
+    assert np.max(np.abs(data.efc_pos[equality_rows])) < 1e-9
+    assert min(data.contact.dist[:data.ncon]) == pytest.approx(-1e-3, abs=1e-6)
+    feet = foot_geom_ids(mj_model)
+    for side in ("r", "l"):
+        assert any(set(data.contact.geom[k]) & set(feet[side]) for k in range(data.ncon)), side
+    knees = [mj_model.jnt_qposadr[mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_JOINT,
+                                                     f"knee_angle_{s}")] for s in "rl"]
+    assert np.all(data.qpos[knees] <= 0)
+
+
+def test_options_are_checked():
+    with pytest.raises(ValueError, match="timestep"):
+        myolegs26(timestep=-0.002)
+    with pytest.raises(ValueError, match="do not apply"):
+        myolegs26(mujoco_muscles=True, formulation="rigid")
+    with pytest.raises(ValueError, match="unknown field"):
+        myolegs26(overrides={"vasti_r": {"max_force": 1.0}})
+
+
+def test_converted_parameters_and_the_mujoco_muscle_plant(mj_model):
+    """Optimal fibre and tendon slack lengths span the MTU lengths of MuJoCo's lengthrange; the
+    comparison plant drives MuJoCo's own 26 muscles."""
+    params = myolegs26().mtu.params
+    low, high = mj_model.actuator_lengthrange.T
+    assert np.all(np.asarray(params.tendon_slack_length) < low)
+    assert np.all(np.asarray(params.tendon_slack_length + 1.6 * params.optimal_fiber_length)
+                  > high)
+    assert not np.any(np.asarray(params.ignore_tendon_compliance))
+    stronger = myolegs26(overrides={"vasti_r": {"max_isometric_force": 20_000.0}})
+    assert float(stronger.mtu.params.max_isometric_force[9]) == 20_000.0
+    assert myolegs26(mujoco_muscles=True).n_muscles == 26
+
+
+@pytest.fixture(scope="module")
+def myolegs26_problem():
+    """The feet-only plant, its model, the crouch start, and the jitted
+    `((loss, final contact distances), gradient)`."""
+    with jax.enable_x64(True):
+        plant, mj_model = myolegs26(body_contact=False), myolegs26_mjmodel(body_contact=False)
+        template = _initial_state(plant, crouch_qpos(mj_model), jr.key(1))
+
+        def loss(inputs):
+            """Final pose and mean tendon force after `N_STEPS` steps; aux: contact distances [m]."""
+            excitations, (qpos, qvel, muscle), params = inputs
+            model = eqx.tree_at(lambda p: p.mtu.params, plant, params)
+            start = PlantState(template.data.replace(qpos=qpos, qvel=qvel), muscle)
+            final, trajectory = rollout(model, start, excitations, segment_length=N_STEPS)
+            value = jnp.sum(final.data.qpos ** 2) + 1e-3 * jnp.mean(trajectory.tendon_force)
+            return value, contact_distance(final.data)
+
+        value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(loss, has_aux=True))
+        inputs = (0.05 + 0.2 * jr.uniform(jr.key(2), (N_STEPS, plant.n_muscles)),
+                  _differentiable(template), plant.mtu.params)
+        return plant, mj_model, template, inputs, value_and_grad
+
+
+def _initial_state(plant, qpos, key):
+    """The pose with a small random velocity [rad/s, m/s] and every muscle in equilibrium."""
+    return plant.init(jnp.asarray(qpos), 0.05 * jr.normal(key, (plant.mjx_model.nv,)),
+                      activation=0.05)
+
+
+def _differentiable(state) -> tuple:
+    """The parts of a plant state the gradient is taken with respect to."""
+    return state.data.qpos, state.data.qvel, state.muscle
+
+
+def _finite(tree) -> bool:
+    return all(bool(jnp.all(jnp.isfinite(x)))
+               for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array)))
+
+
+@pytest.mark.slow
+@pytest.mark.x64
+def test_myolegs26_gradients_through_contact_match_finite_differences(myolegs26_problem, getkey):
+    """d(loss)/d(excitations, initial state, muscle parameters): 2 random directions each,
+    relative error <= 1e-3 (the issue's bound; the mesh feet's contact points jump between hull
+    vertices, so the loss is only piecewise smooth); both feet on the floor at both ends."""
+    _, _, start, inputs, value_and_grad = myolegs26_problem
+    (_, end_contact), grad = value_and_grad(inputs)
+    assert int(jnp.sum(contact_distance(start.data) < 0)) >= 4
+    assert int(jnp.sum(end_contact < 0)) >= 4
+    assert _finite(start.muscle) and _finite(grad)
+    assert_parts_match_finite_differences(lambda x: value_and_grad(x)[0][0], inputs, grad,
+                                          key=getkey(), rtol=1e-3, directions=2)
+
+
+@pytest.mark.slow
+@pytest.mark.x64
+def test_myolegs26_gradients_finite_from_standing_and_random_poses(myolegs26_problem):
+    """Standing (knees at their limit) and 5 random poses near it, with random velocities and
+    excitations: the equilibrium start, the loss and every gradient are finite."""
+    plant, mj_model, _, inputs, value_and_grad = myolegs26_problem
+    rng = np.random.default_rng(3)
+    poses = [standing_qpos(mj_model)] + [random_standing_qpos(mj_model, rng) for _ in range(5)]
+    for k, qpos in enumerate(poses):
+        start = _initial_state(plant, qpos, jr.key(10 + k))
+        excitations = jr.uniform(jr.key(100 + k), inputs[0].shape)
+        (value, _), grad = value_and_grad((excitations, _differentiable(start), inputs[2]))
+        assert _finite((value, start.muscle, grad)), k
+        assert int(jnp.sum(contact_distance(start.data) < 0)) >= 2, k
