@@ -1,13 +1,11 @@
 """The model registry: `mskdiff models`, `load` of a small model, conversion of every model."""
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from mskdiff.cli import main
 from mskdiff.models import registry
 from mskdiff.models.mujoco_conversion import parameters_from_mujoco
-from mskdiff.plant import rollout
 
 
 def test_models_command_lists_every_model(capsys):
@@ -48,14 +46,22 @@ def test_every_model_converts_on_the_host():
         assert not np.any(model.geom_contype[meshes] | model.geom_conaffinity[meshes]), name
 
 
-def test_load_myotorso_abdomen_elastic_runs_finite():
+def test_load_gives_elastic_tendons():
     plant = registry.load("myotorso_abdomen")
     assert plant.n_muscles == 6
     assert not np.any(plant.mtu.params.ignore_tendon_compliance)
-    state = plant.init(plant.mjx_model.qpos0, activation=0.05)
-    excitations = 0.05 + 0.3 * jnp.abs(jnp.sin(jnp.arange(10.0)[:, None] + jnp.arange(6.0)[None]))
-    final, _ = rollout(plant, state, excitations)
-    assert np.all(np.isfinite(final.data.qpos)) and np.all(np.isfinite(plant.tendon_force(final)))
+
+
+def test_simulate_runs_a_fixed_base_registry_model(tmp_path, capsys):
+    """`mskdiff simulate --model` on a converted model: elastic tendons, finite, no pelvis keys."""
+    assert main(["simulate", "--model", "myotorso_abdomen", "--envs", "2", "--seconds", "0.2",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
+    data = np.load(tmp_path / "simulate.npz")
+    assert str(data["model"]) == "myotorso_abdomen" and data["tendon_force"].shape == (100, 2, 6)
+    for key in ("qpos", "tendon_force", "fiber_length", "activation"):
+        assert np.all(np.isfinite(data[key])), key
+    assert np.ptp(data["qpos"][:, 0], axis=0).max() > 1e-3  # the muscles move the torso
+    assert "pelvis_height" not in data and "on the floor" not in capsys.readouterr().out
 
 
 def test_mujoco_muscles_reject_muscle_options():

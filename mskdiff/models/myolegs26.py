@@ -8,8 +8,10 @@ MJX, up to 4 contacts each against the floor), plus capsules and ellipsoids on t
 head. `myolegs26_spec` applies the shared locomotion-scene edits
 (`mskdiff.models.locomotion.make_locomotion_scene`): floor at z = 0, no pedestal, the 22 body
 geoms touching the floor only (74 MJX candidate contacts per step; 16 with `body_contact=False`,
-the heel and toe meshes only), ellipsoids as capsules, no sensors. myo-sim's own scene cannot
-be put into MJX at all (MJX has no cylinder-mesh or ellipsoid-mesh collision).
+the heel and toe meshes only), ellipsoids as capsules, no sensors, and gives the 1 g via-point
+bodies' slide joints an armature (`VIA_POINT_ARMATURE`; without it the plant diverges within
+~35 steps of strong excitation). myo-sim's own scene cannot be put into MJX at all (MJX has no
+cylinder-mesh or ellipsoid-mesh collision).
 
 There is no published parameter table for these lumped muscles: the plant's parameters come
 from MuJoCo's own muscles (`mskdiff.models.mujoco_conversion.parameters_from_mujoco`: optimal
@@ -29,6 +31,8 @@ TIMESTEP = 0.002  # [s]
 SOLVER_ITERATIONS = 3  # Newton iterations, fixed (differentiable)
 LINESEARCH_ITERATIONS = 8  # MJX's default of 50 runs all 50 under vmap
 BODY_CONTACT = True  # torso, head, pelvis, thighs and shanks touch the floor too
+#: Armature [kg] of the via-point slide joints (myo-sim gives their bodies 1 g, armature 1e-5).
+VIA_POINT_ARMATURE = 0.1
 
 
 def myolegs26_spec(*, self_collision: bool = False,
@@ -37,7 +41,23 @@ def myolegs26_spec(*, self_collision: bool = False,
     spec = build_myo_sim_spec("myolegs26")
     feet = {name for names in foot_geom_names("myolegs26").values() for name in names}
     make_locomotion_scene(spec, feet, self_collision=self_collision, body_contact=body_contact)
+    _weigh_via_points(spec)
     return spec
+
+
+def _weigh_via_points(spec: mujoco.MjSpec) -> None:
+    """Give the via-point slide joints `VIA_POINT_ARMATURE`.
+
+    The quadriceps, hamstring, gastrocnemius and psoas via points are 1 g bodies on slide
+    joints held to the knee or hip by soft joint equalities, while kN tendon forces pull on
+    them; with the plant's 3 Newton iterations the constraint solve does not converge on such
+    light bodies and the state diverges within ~35 steps of strong excitation. The armature
+    adds armature x (slide per radian)^2, about 4e-4 kg m^2 in all, to each knee.
+    """
+    for body in spec.bodies:
+        if "-P" in body.name:
+            for joint in body.joints:
+                joint.armature = VIA_POINT_ARMATURE
 
 
 def myolegs26_mjmodel(*, timestep: float = TIMESTEP, solver_iterations: int = SOLVER_ITERATIONS,
