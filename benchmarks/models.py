@@ -16,6 +16,7 @@ floor). float32, 2 ms steps, 3 Newton iterations (the plant's defaults).
     python benchmarks/models.py                          # every model (~40 min on 2 CPU cores)
     python benchmarks/models.py --models myohand_r,myotorso_abdomen --steps 50
     python benchmarks/models.py --out benchmarks/models_cpu.json
+    python benchmarks/models.py --cache /tmp/models-cache --out ...   # twice: compile, then time
 """
 
 import argparse
@@ -69,10 +70,10 @@ def mujoco_step_us(mj_model: mujoco.MjModel, qpos: np.ndarray, n_steps: int) -> 
 def plant_rate(plant, qpos, n_steps: int, batch: int) -> dict:
     """Compile time [s] and env-steps/s of an elastic rollout of `n_steps` at `batch` envs."""
     if batch == 1:
-        state = plant.init(qpos)
+        state = plant.init(qpos, throw=False)
         shape = (n_steps, plant.n_muscles)
     else:
-        state = plant.init_batch(np.broadcast_to(qpos, (batch, qpos.size)))
+        state = plant.init_batch(np.broadcast_to(qpos, (batch, qpos.size)), throw=False)
         shape = (n_steps, batch, plant.n_muscles)
     excitations = EXCITATION[0] + EXCITATION[1] * jr.uniform(jr.key(0), shape)
     run = jax.jit(lambda s, e: rollout(plant, s, e, throw=False)[0].data.qpos)
@@ -139,7 +140,14 @@ def main() -> int:
     parser.add_argument("--batch8-max-compile", type=float, default=120.0,
                         help="measure batch 8 only if batch 1 compiled within this [s]")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="persistent JAX compilation cache: a second run with the same cache "
+                             "times the steps without compiling again (compile_s is then the "
+                             "cache load)")
     args = parser.parse_args()
+    if args.cache is not None:
+        jax.config.update("jax_compilation_cache_dir", str(args.cache))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     out = args.out or Path(__file__).parent / "results" / f"models_{jax.devices()[0].platform}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     result = {"device": device_info(), "steps": args.steps, "rows": []}

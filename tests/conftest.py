@@ -74,11 +74,13 @@ def getkey():
 #: by test count switched off in `pytest_configure`) files go to the workers in collection order,
 #: so starting with these keeps one worker from finishing minutes after the other
 #: (longest-processing-time-first scheduling).
-SLOWEST_FILES = ("test_myoleg_gradients.py", "test_readme.py", "test_identify.py", "test_plant.py",
+SLOWEST_FILES = ("test_myoleg_gradients.py", "test_readme.py", "test_myolegs26.py", "test_identify.py",
+                 "test_plant.py", "test_models_registry.py",
                  "test_gradients.py", "test_validation.py", "test_myoleg.py",
                  "test_plant_gradients.py", "test_plant_randomize.py", "test_millard_curves.py",
                  "test_millard_equilibrium.py", "test_mtu.py", "test_muscle_solves.py",
-                 "test_reference_curve_changes.py")
+                 "test_reference_curve_changes.py", "test_mujoco_conversion.py",
+                 "test_kinematics.py", "test_render.py")
 
 
 def pytest_configure(config):

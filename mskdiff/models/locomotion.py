@@ -31,7 +31,9 @@ from .._quiet import mujoco_warnings_ignored
 FOOT_GEOM_TEMPLATES: dict[str, tuple[str, ...]] = {
     "myoleg": ("foot_col1_{side}", "foot_col3_{side}", "foot_col4_{side}",
                "bofoot_col1_{side}", "bofoot_col2_{side}"),
-    "myolegs26": ("calcn_{side}_geom_1", "toes_{side}_geom_1"),
+    # myoLeg's foot geoms, copied onto myolegs26's calcn and toes (`myolegs26_spec`).
+    "myolegs26": ("foot_col1_{side}", "foot_col3_{side}", "foot_col4_{side}",
+                  "bofoot_col1_{side}", "bofoot_col2_{side}"),
 }
 
 SIDES = ("r", "l")

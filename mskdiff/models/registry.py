@@ -1,7 +1,7 @@
 """Every model of myo-sim's registry as a plant: `load(name)`, `MODELS`, `describe(name)`.
 
 `myolegs` is mskdiff's myoLeg (`mskdiff.models.myoleg`, Rajagopal 2016 parameters) and
-`myolegs26` its own builder (`mskdiff.models.myolegs26`, when installed). Every other model is
+`myolegs26` its own builder (`mskdiff.models.myolegs26`). Every other model is
 myo-sim's spec (`myo_sim.build.compose.build_spec(name)`) in a *generic scene* for MJX, with its
 MuJoCo muscles converted to elastic-tendon MTUs (`parameters_from_mujoco`):
 
@@ -12,7 +12,8 @@ MuJoCo muscles converted to elastic-tendon MTUs (`parameters_from_mujoco`):
   and MJX would still check every colliding geom against it each step (54 candidate contacts
   for myohand_r); myo-sim's explicit geom pairs (finger-finger, arm-torso) are kept only with
   `self_collision=True` (ellipsoids in them become capsules);
-- mesh geoms never collide: MJX has no plane-mesh collision with a margin (myolegs26's feet);
+- mesh geoms never collide: MJX collides meshes through their convex hulls, whose contact points
+  jump between vertices (and it has no cylinder-mesh or ellipsoid-mesh collision at all);
 - sensors are dropped; the physics options are the plant's (`myoleg.TIMESTEP`,
   `SOLVER_ITERATIONS`, `LINESEARCH_ITERATIONS`) unless given.
 """
@@ -35,6 +36,7 @@ from .myoleg import (
     myoleg,
     myoleg_mjmodel,
 )
+from .myolegs26 import myolegs26, myolegs26_mjmodel
 
 #: myo-sim's registry (`myo_sim.build.compose.MODEL_REGISTRY`), in its order.
 MODELS: tuple[str, ...] = (
@@ -119,13 +121,9 @@ def load(name: str, *, formulation: str = "tendon_force", tendon_compliance: str
         return myoleg(formulation=formulation, tendon_compliance=tendon_compliance,
                       mujoco_muscles=mujoco_muscles, osim=_osim_only(name, overrides),
                       **model_options)
-    module = _myolegs26_module() if name == "myolegs26" else None
-    if module is not None:
-        if overrides is not None:
-            raise ValueError("myolegs26 takes its parameters from its own builder; "
-                             "`overrides` are not supported for it")
-        return module.myolegs26(formulation=formulation, tendon_compliance=tendon_compliance,
-                                mujoco_muscles=mujoco_muscles, **model_options)
+    if name == "myolegs26":
+        return myolegs26(formulation=formulation, tendon_compliance=tendon_compliance,
+                         mujoco_muscles=mujoco_muscles, overrides=overrides, **model_options)
     mj_model = mjmodel(name, **model_options)
     if mujoco_muscles:
         if (formulation, tendon_compliance, overrides) != ("tendon_force", "file", None):
@@ -146,22 +144,13 @@ def _osim_only(name: str, overrides) -> str | os.PathLike | None:
                      "be an `.osim` model for it")
 
 
-def _myolegs26_module():
-    """`mskdiff.models.myolegs26`, or None while that module does not exist."""
-    try:
-        from . import myolegs26
-    except ImportError:
-        return None
-    return myolegs26
-
-
 def source(name: str) -> str:
     """Where the model's skeleton and muscle parameters come from."""
     name = resolve(name)
     spec = f"myo-sim {_myo_sim_version()}: myo_sim.build.compose.build_spec({name!r})"
     if name == "myolegs":
         return f"mskdiff.models.myoleg() (Rajagopal 2016 parameters) on {spec}"
-    if name == "myolegs26" and _myolegs26_module() is not None:
+    if name == "myolegs26":
         return f"mskdiff.models.myolegs26.myolegs26() on {spec}"
     return spec
 
@@ -188,7 +177,6 @@ def host_mjmodel(name: str, **model_options) -> mujoco.MjModel:
     name = resolve(name)
     if name == "myolegs":
         return myoleg_mjmodel(**model_options)
-    module = _myolegs26_module() if name == "myolegs26" else None
-    if module is not None:
-        return module.myolegs26_mjmodel(**model_options)
+    if name == "myolegs26":
+        return myolegs26_mjmodel(**model_options)
     return mjmodel(name, **model_options)

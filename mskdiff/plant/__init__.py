@@ -2,6 +2,7 @@
 
 from .batching import cpu_env_group_size, vmap_envs
 from .energetics import cost_of_transport, metabolic_energy, metabolic_rates
+from .ground_reactions import GroundReaction, ground_reactions
 from .mujoco_muscles import MuJoCoMusclePlant
 from .plant import AbstractPlant, MJXPlant, PlantState
 from .randomize import (
@@ -17,8 +18,8 @@ from .randomize import (
 )
 from .rollout import NonFiniteStateError, PlantTrajectory, check_trajectory, rollout
 
-__all__ = ["QUANTITIES", "AbstractPlant", "MJXPlant", "MuJoCoMusclePlant", "NonFiniteStateError",
-           "PlantState", "PlantTrajectory", "Range", "absolute", "apply_sample", "batched_axes",
-           "check_trajectory", "cost_of_transport", "cpu_env_group_size", "metabolic_energy",
-           "metabolic_rates", "randomize", "randomize_batch", "relative", "rollout", "sample",
-           "vmap_envs"]
+__all__ = ["QUANTITIES", "AbstractPlant", "GroundReaction", "MJXPlant", "MuJoCoMusclePlant",
+           "NonFiniteStateError", "PlantState", "PlantTrajectory", "Range", "absolute",
+           "apply_sample", "batched_axes", "check_trajectory", "cost_of_transport",
+           "cpu_env_group_size", "ground_reactions", "metabolic_energy", "metabolic_rates",
+           "randomize", "randomize_batch", "relative", "rollout", "sample", "vmap_envs"]
