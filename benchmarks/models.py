@@ -17,6 +17,7 @@ floor). float32, 2 ms steps, 3 Newton iterations (the plant's defaults).
     python benchmarks/models.py --models myohand_r,myotorso_abdomen --steps 50
     python benchmarks/models.py --out benchmarks/models_cpu.json
     python benchmarks/models.py --cache /tmp/models-cache --out ...   # twice: compile, then time
+    python benchmarks/models.py --host-only --out benchmarks/models_host_cpu.json
 """
 
 import argparse
@@ -97,6 +98,8 @@ def measure(name: str, args) -> dict:
     mj_model = registry.host_mjmodel(name)
     qpos = initial_qpos(mj_model)
     row["mujoco_c_us_per_step"] = mujoco_step_us(mj_model, qpos, args.mujoco_steps)
+    if args.host_only:
+        return row
     try:
         start = time.perf_counter()
         plant = registry.load(name, tendon_compliance="all_elastic")
@@ -122,13 +125,20 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         plant = {p["batch"]: p for p in r.get("plant", [])}
         cell = lambda b, k, f: format(plant[b][k], f) if b in plant else "–"  # noqa: B023
-        loads = "yes" if r.get("loads") else f"no: {r.get('reason', '?')}"
+        loads = ("not run" if "loads" not in r else "yes" if r["loads"]
+                 else f"no: {r.get('reason', '?')}")
         lines.append(
             f"| {r['name']} | {r['muscles']} | {r['nq']} | {r['nv']} | {r['neq']} | {loads} "
             f"| {r['mujoco_c_us_per_step']:.0f} | {cell(1, 'compile_s', '.0f')} "
             f"| {cell(1, 'env_steps_per_s', '.0f')} | {cell(8, 'env_steps_per_s', '.0f')} "
             f"| {cell(1, 'ratio_vs_mujoco_c', '.3f')} | {cell(8, 'ratio_vs_mujoco_c', '.3f')} |")
     return "\n".join(lines)
+
+
+def merged_rows(host_json: Path, plant_json: Path) -> list[dict]:
+    """Every model's host row (`--host-only`), replaced by its plant row where one was measured."""
+    plant = {r["name"]: r for r in json.loads(plant_json.read_text())["rows"] if "muscles" in r}
+    return [plant.get(r["name"], r) for r in json.loads(host_json.read_text())["rows"]]
 
 
 def main() -> int:
@@ -140,6 +150,8 @@ def main() -> int:
     parser.add_argument("--batch8-max-compile", type=float, default=120.0,
                         help="measure batch 8 only if batch 1 compiled within this [s]")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--host-only", action="store_true",
+                        help="sizes and MuJoCo C only: no plant (seconds per model, not minutes)")
     parser.add_argument("--cache", type=Path, default=None,
                         help="persistent JAX compilation cache: a second run with the same cache "
                              "times the steps without compiling again (compile_s is then the "
