@@ -16,7 +16,7 @@ floor). float32, 2 ms steps, 3 Newton iterations (the plant's defaults).
     python benchmarks/models.py                          # every model (~40 min on 2 CPU cores)
     python benchmarks/models.py --models myohand_r,myotorso_abdomen --steps 50
     python benchmarks/models.py --out benchmarks/models_cpu.json
-    python benchmarks/models.py --cache /tmp/models-cache --out ...   # twice: compile, then time
+    python benchmarks/models.py --cache CACHE_DIR --out ...   # twice: compile, then time
     python benchmarks/models.py --host-only --out benchmarks/models_host_cpu.json
 """
 

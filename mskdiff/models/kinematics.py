@@ -232,13 +232,18 @@ def _check_motion(mj_model: mujoco.MjModel, time: np.ndarray, times: np.ndarray,
     wrong = [k for k, v in coordinates.items() if np.shape(v) != time.shape]
     if wrong:
         raise ValueError(f"coordinates {wrong} do not have the shape of `time` {time.shape}")
-    hinges = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(mj_model.njnt)
-              if int(mj_model.jnt_type[j]) == int(mujoco.mjtJoint.mjJNT_HINGE)]
-    rotations = [k for k in [*hinges, *PELVIS_COORDINATES[:3]] if k in coordinates]
-    large = [k for k in rotations if np.max(np.abs(coordinates[k])) > 2 * np.pi]
+    large = rotations_in_degrees(mj_model, coordinates)
     if large:
         raise ValueError(f"coordinates {large} exceed 2 pi; they look like degrees "
                          "(rotations must be in radians)")
+
+
+def rotations_in_degrees(mj_model: mujoco.MjModel, coordinates: Mapping[str, np.ndarray]) -> list[str]:
+    """The rotational coordinates (hinges, pelvis angles) beyond 2 pi somewhere: degrees, not radians."""
+    hinges = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(mj_model.njnt)
+              if int(mj_model.jnt_type[j]) == int(mujoco.mjtJoint.mjJNT_HINGE)]
+    rotations = [k for k in [*hinges, *PELVIS_COORDINATES[:3]] if k in coordinates]
+    return [k for k in rotations if np.nanmax(np.abs(coordinates[k])) > 2 * np.pi]
 
 
 def _coordinate_joints(mj_model: mujoco.MjModel, values: Mapping) -> dict[str, int]:

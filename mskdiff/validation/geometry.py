@@ -29,6 +29,7 @@ from ..models.kinematics import (
     coordinate_jacobian,
     is_scalar_joint,
     qpos_from_coordinates,
+    rotations_in_degrees,
 )
 from ..models.myoleg import joint_equalities
 
@@ -223,10 +224,7 @@ def _read_coordinates(path: Path, mj_model: mujoco.MjModel) -> dict[str, np.ndar
     if "time" not in table:
         raise ValueError(f"{path.name}: no `time` column")
     numeric = {k: v for k, v in table.items() if v.dtype.kind == "f"}
-    hinges = [mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(mj_model.njnt)
-              if int(mj_model.jnt_type[j]) == int(mujoco.mjtJoint.mjJNT_HINGE)]
-    rotations = [k for k in [*hinges, *PELVIS_COORDINATES[:3]] if k in numeric]
-    large = [k for k in rotations if np.nanmax(np.abs(numeric[k])) > 2 * np.pi]
+    large = rotations_in_degrees(mj_model, numeric)
     if large:
         raise ValueError(f"{path.name}: coordinates {large} exceed 2 pi; they look like degrees "
                          "(the format's rotations are in radians)")
