@@ -22,7 +22,14 @@ from .muscle import (
     make_mtu,
 )
 from .plant import AbstractPlant, MJXPlant, MuJoCoMusclePlant, PlantState, rollout
-from .solvers import FitResult, FreeParameters, fit
+from .solvers import (
+    FitResult,
+    FreeParameters,
+    TrajectoryProblem,
+    TrajectorySolution,
+    fit,
+    solve_trajectory,
+)
 
 __version__ = "0.1.0"
 
@@ -47,6 +54,8 @@ __all__ = [
     "SemiImplicitEuler",
     "Solution",
     "TendonForceMTU",
+    "TrajectoryProblem",
+    "TrajectorySolution",
     "fit",
     "integrate",
     "io",
@@ -56,6 +65,7 @@ __all__ = [
     "plant",
     "rl",
     "simulate",
+    "solve_trajectory",
     "solvers",
     "validation",
     "rollout",

@@ -11,6 +11,8 @@ with `mskdiff.integrate.simulate`; docs/plant.md says why).
 """
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -31,7 +33,8 @@ class PlantTrajectory(eqx.Module):
     [0, 1]), `muscle` (the formulation's state Module),
     `tendon_force` [N], `fiber_length` and `mtu_length` [m] (fibre length is NaN with MuJoCo's
     own muscles), `mtu_velocity` [m/s] (lengthening > 0); `nonfinite_step` is the first step
-    (0-based) after which the state held a NaN or inf, per env, or -1.
+    (0-based) after which the state held a NaN or inf, per env, or -1; `extra` holds what
+    `rollout`'s `record` returned after every step (None without `record`).
     """
 
     time: Array
@@ -44,6 +47,7 @@ class PlantTrajectory(eqx.Module):
     mtu_length: Array
     mtu_velocity: Array
     nonfinite_step: Array
+    extra: Any = None
 
 
 def _is_finite(state: PlantState) -> Array:
@@ -60,32 +64,40 @@ def _record(plant: AbstractPlant, state: PlantState, excitation: Array):
             plant.mtu_length(state), plant.mtu_velocity(state))
 
 
-def _single_rollout(plant, state, excitations, integrator, segment_length, checkpoint):
-    """Rollout of one env: `(final state, records, first non-finite step or -1)`."""
+def _single_rollout(plant, state, excitations, applied_forces, integrator, segment_length,
+                    checkpoint, record):
+    """Rollout of one env: `(final state, records, first non-finite step or -1)`.
+
+    `records` is `(the PlantTrajectory fields, record's outputs or None)`.
+    """
 
     def step(carry, inputs):
         state, bad_step = carry
-        k, excitation = inputs
+        k, excitation, forces = inputs
+        if forces is not None:
+            state = PlantState(state.data.replace(qfrc_applied=forces), state.muscle)
         state = plant.step(state, excitation, integrator=integrator)
         bad_step = jnp.where((bad_step < 0) & ~_is_finite(state), k, bad_step)
-        return (state, bad_step), _record(plant, state, excitation)
+        extra = None if record is None else record(plant, state)
+        return (state, bad_step), (_record(plant, state, excitation), extra)
 
     def segment(carry, inputs):
         return jax.lax.scan(jax.checkpoint(step) if checkpoint else step, carry, inputs)
 
     n_steps = excitations.shape[0]
     steps = jnp.arange(n_steps)
+    inputs = (steps, excitations, applied_forces)
     carry = (state, jnp.asarray(-1, dtype=steps.dtype))
     if not checkpoint or segment_length >= n_steps:
-        carry, records = segment(carry, (steps, excitations))
+        carry, records = segment(carry, inputs)
     else:
         n_full = n_steps // segment_length * segment_length
         split = lambda x: x[:n_full].reshape(-1, segment_length, *x.shape[1:])
         carry, records = jax.lax.scan(jax.checkpoint(segment), carry,
-                                      (split(steps), split(excitations)))
+                                      jax.tree.map(split, inputs))
         records = jax.tree.map(lambda x: x.reshape(n_full, *x.shape[2:]), records)
         if n_full < n_steps:
-            carry, rest = segment(carry, (steps[n_full:], excitations[n_full:]))
+            carry, rest = segment(carry, jax.tree.map(lambda x: x[n_full:], inputs))
             records = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), records, rest)
     (state, bad_step) = carry
     return state, records, bad_step
@@ -95,7 +107,9 @@ def rollout(plant: AbstractPlant, state: PlantState, excitations, *,
             integrator: AbstractIntegrator = DEFAULT_INTEGRATOR,
             checkpoint: bool = True, segment_length: int | None = None,
             throw: bool = True, env_group: int | None = None,
-            plant_axes=None) -> tuple[PlantState, PlantTrajectory]:
+            plant_axes=None, applied_forces=None,
+            record: Callable[[AbstractPlant, PlantState], Any] | None = None,
+            ) -> tuple[PlantState, PlantTrajectory]:
     """Step the plant once per row of `excitations`.
 
     Args:
@@ -116,6 +130,12 @@ def rollout(plant: AbstractPlant, state: PlantState, excitations, *,
             groups stay below a jaxlib deadlock threshold; see `vmap_envs`).
         plant_axes: for a batch of plants (one per env, e.g. from `randomize_batch`), the
             `vmap` axes of `plant`: 0 on leaves with an env axis, `None` elsewhere.
+        applied_forces: generalised forces [N or N m] written to `data.qfrc_applied` before
+            each step (residual or reserve actuators), `(T, nv)` or `(T, n_envs, nv)`;
+            default: the state's own `qfrc_applied`, held.
+        record: `record(plant, state) -> pytree`, evaluated after every step (inside the
+            compiled scan); its outputs, stacked like the other records, are the trajectory's
+            `extra` (e.g. ground reactions: keep only what is needed, it is stored per step).
 
     Returns:
         `(final state, PlantTrajectory)`; the trajectory's axes are `(T, ...)` or
@@ -138,25 +158,35 @@ def rollout(plant: AbstractPlant, state: PlantState, excitations, *,
         raise ValueError("a batch of plants (`plant_axes` given) needs batched excitations "
                          "(T, n_envs, n_muscles)")
     _check_plant_batch(plant, plant_axes, excitations.shape[1] if excitations.ndim == 3 else None)
-    return _rollout(plant, state, excitations, plant_axes, throw=bool(throw),
+    if applied_forces is not None:
+        applied_forces = jnp.asarray(applied_forces, dtype=float)
+        expected = (*excitations.shape[:-1], plant.mjx_model.nv)
+        if applied_forces.shape != expected:
+            raise ValueError(f"`applied_forces` must have shape {expected} (the excitations' "
+                             f"leading axes, then nv), got {applied_forces.shape}")
+    return _rollout(plant, state, excitations, applied_forces, plant_axes, throw=bool(throw),
                     integrator=integrator, checkpoint=checkpoint,
                     segment_length=segment_length or math.ceil(math.sqrt(n_steps)),
-                    env_group=env_group)
+                    env_group=env_group, record=record)
 
 
 @eqx.filter_jit
-def _rollout(plant, state, excitations, plant_axes, *, throw, integrator, checkpoint,
-             segment_length, env_group):
+def _rollout(plant, state, excitations, applied_forces, plant_axes, *, throw, integrator,
+             checkpoint, segment_length, env_group, record):
     """`rollout` after its checks."""
-    run = lambda p, s, e: _single_rollout(p, s, e, integrator, segment_length, checkpoint)
+    run = lambda p, s, e, f: _single_rollout(p, s, e, f, integrator, segment_length, checkpoint,
+                                             record)
     if excitations.ndim == 3:
         batched = vmap_envs(run, plant.mjx_model.nv, group_size=env_group,
-                            in_axes=(plant_axes, 0, 0))
-        final, records, bad_step = batched(plant, state, jnp.moveaxis(excitations, 1, 0))
+                            in_axes=(plant_axes, 0, 0, 0))
+        env_first = lambda x: None if x is None else jnp.moveaxis(x, 1, 0)
+        final, records, bad_step = batched(plant, state, env_first(excitations),
+                                           env_first(applied_forces))
         records = jax.tree.map(lambda x: jnp.moveaxis(x, 0, 1), records)
     else:
-        final, records, bad_step = run(plant, state, excitations)
-    trajectory = PlantTrajectory(*records, nonfinite_step=bad_step)
+        final, records, bad_step = run(plant, state, excitations, applied_forces)
+    fields, extra = records
+    trajectory = PlantTrajectory(*fields, nonfinite_step=bad_step, extra=extra)
     # Threaded through both qpos: inside an outer `jit` the check stays while either is used.
     qpos = error_if_nonfinite((final.data.qpos, trajectory.qpos), bad_step, excitations.shape[0],
                               "plant state", throw)

@@ -1,5 +1,6 @@
-"""Solvers built on `jax.grad`/`jax.jacfwd`: parameter identification."""
+"""Solvers built on `jax.grad`/`jax.jacfwd`: parameter identification, trajectory optimisation."""
 
+from .controls import INTERPOLATIONS, KnotControls, ResidualActuators, interpolation_matrix
 from .identify import (
     AdaptiveRecord,
     EquilibriumExperiment,
@@ -7,6 +8,29 @@ from .identify import (
     FreeParameters,
     TimeSeriesExperiment,
     fit,
+)
+from .objectives import (
+    AbstractRecordingTerm,
+    AbstractTerm,
+    CoordinateTracking,
+    Effort,
+    ForwardSpeed,
+    GroundReactionTracking,
+    Horizon,
+    MetabolicEnergy,
+    Periodicity,
+    ResidualPenalty,
+    SimulatedMotion,
+    qpos_weights,
+)
+from .optimisers import LBFGS, AbstractOptimiser, OptaxOptimiser
+from .problem import (
+    Evaluation,
+    StartStates,
+    TrajectoryProblem,
+    TrajectoryVariables,
+    evaluate,
+    simulate,
 )
 from .reference_cases import (
     equilibrium_problem,
@@ -17,7 +41,17 @@ from .reference_cases import (
     sine_drive,
     synthetic_problem,
 )
+from .shooting import AbstractShooting, MultipleShooting, SingleShooting
+from .trajectory import TrajectorySolution, objective_and_gradient, solve_trajectory
 
-__all__ = ["AdaptiveRecord", "EquilibriumExperiment", "FitResult", "FreeParameters",
-           "TimeSeriesExperiment", "equilibrium_problem", "fit", "fit_reference",
-           "isolated_mtu_problem", "perturb", "restarts", "sine_drive", "synthetic_problem"]
+__all__ = ["INTERPOLATIONS", "LBFGS", "AbstractOptimiser", "AbstractRecordingTerm",
+           "AbstractShooting", "AbstractTerm", "AdaptiveRecord", "CoordinateTracking", "Effort",
+           "EquilibriumExperiment", "Evaluation", "FitResult", "ForwardSpeed", "FreeParameters",
+           "GroundReactionTracking", "Horizon", "KnotControls", "MetabolicEnergy",
+           "MultipleShooting", "OptaxOptimiser", "Periodicity", "ResidualActuators",
+           "ResidualPenalty", "SimulatedMotion", "SingleShooting", "StartStates",
+           "TimeSeriesExperiment", "TrajectoryProblem", "TrajectorySolution",
+           "TrajectoryVariables", "equilibrium_problem", "evaluate", "fit", "fit_reference",
+           "interpolation_matrix", "isolated_mtu_problem", "objective_and_gradient", "perturb",
+           "qpos_weights", "restarts",
+           "simulate", "sine_drive", "solve_trajectory", "synthetic_problem"]

@@ -1,0 +1,88 @@
+"""Time to a tracked gait: `mskdiff track` on the walking trial, against OpenSim Moco's figures.
+
+Each configuration (model, shooting segments, iterations) runs `mskdiff.cli.track.run_track`
+in this process and records the wall time (compilation included, and apart: the first
+evaluation), iterations, objective evaluations, seconds per gradient and the tracking figures
+(coordinate RMS, GRF r, pelvis residuals, largest defect), beside the published figures of
+direct collocation on CPUs: MocoTrack of a 3-D walking cycle, 101-148 min on 8 threads (Dembia
+et al. 2020, PLoS Comput Biol 16(12): e1008493, Table 1), and a 3-D predictive gait, ~20-36 min
+(Falisse et al. 2019, J R Soc Interface 16: 20190402). The ratio printed is Moco's lower figure
+over this run's wall time (> 1: faster than Moco's published time; a like-for-like comparison
+needs the same targets met, which the JSON's figures say).
+
+    python benchmarks/trajopt.py --configs myolegs26:1:100 --out benchmarks/trajopt_cpu.json
+    python benchmarks/trajopt.py --configs myolegs26:1:100,myolegs26:8:100 --start 0.268 --end 1.18
+
+A configuration is `model:segments:iterations`. The JSON is written after every configuration.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from device import device_info
+
+#: Published CPU times of gait problems [min]: (low, high, what, source).
+PUBLISHED = {
+    "moco_track_walking_3d": (101.0, 148.0, "MocoTrack, 3-D walking cycle, 8 threads",
+                              "Dembia et al. 2020, PLoS Comput Biol, Table 1"),
+    "predictive_gait_3d": (20.0, 36.0, "3-D predictive gait, direct collocation (CasADi)",
+                           "Falisse et al. 2019, J R Soc Interface"),
+}
+
+
+def run_config(model: str, segments: int, iterations: int, args, out_dir: Path) -> dict:
+    """One `run_track` and its timings."""
+    from mskdiff.cli.track import run_track
+
+    began = time.perf_counter()
+    summary = run_track(model=model, motion=args.motion, grf=args.grf, start=args.start,
+                        end=args.end, out_dir=out_dir, segments=segments,
+                        knot_interval=args.knot_interval, max_iterations=iterations,
+                        video=args.video, progress=True,
+                        time_budget_s=None if args.minutes is None else 60 * args.minutes)
+    total = time.perf_counter() - began
+    summary.pop("objective_history")
+    summary["total_wall_s"] = total
+    summary["seconds_per_evaluation"] = summary["wall_time_s"] / max(1, summary["evaluations"])
+    summary["ratio_vs_moco_track_low"] = PUBLISHED["moco_track_walking_3d"][0] * 60 / total
+    return summary
+
+
+def main() -> None:
+    reference = Path(__file__).resolve().parents[2] / "shared" / "reference"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", default="myolegs26:1:100")
+    parser.add_argument("--motion", default=str(reference / "walk_ik_coordinates.csv"))
+    parser.add_argument("--grf", default=str(reference / "walk_grf.csv"))
+    parser.add_argument("--start", type=float, default=0.268)
+    parser.add_argument("--end", type=float, default=1.18)
+    parser.add_argument("--knot-interval", type=float, default=0.02)
+    parser.add_argument("--video", action="store_true")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="time budget per configuration (the solve stops at the checkpoint "
+                             "after it)")
+    parser.add_argument("--work", default="trajopt_runs", help="folder of the runs' outputs")
+    parser.add_argument("--out", default="trajopt_cpu.json")
+    args = parser.parse_args()
+    from mskdiff.cli import enable_compilation_cache
+
+    enable_compilation_cache()
+    record = {"device": device_info(), "published_min": PUBLISHED, "runs": []}
+    for config in args.configs.split(","):
+        model, segments, iterations = config.split(":")
+        out_dir = Path(args.work) / f"{model}_{segments}seg_{iterations}it"
+        run = run_config(model, int(segments), int(iterations), args, out_dir)
+        record["runs"].append(run)
+        figures = run["figures"]
+        print(f"{config}: {run['result']} in {run['total_wall_s'] / 60:.1f} min "
+              f"({run['iterations']} iterations, {run['seconds_per_evaluation']:.2f} s/evaluation);"
+              f" coordinates {figures['coordinates_rms_mean_deg']:.2f} deg mean RMS, vertical GRF r "
+              f"{figures['grf']['r']['vertical_r']:.2f}/{figures['grf']['l']['vertical_r']:.2f}; "
+              f"Moco's 101 min / this = {run['ratio_vs_moco_track_low']:.2f}")
+        Path(args.out).write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
