@@ -1,6 +1,13 @@
 """Solvers built on `jax.grad`/`jax.jacfwd`: parameter identification, trajectory optimisation."""
 
 from .controls import INTERPOLATIONS, KnotControls, ResidualActuators, interpolation_matrix
+from .gait_tracking import (
+    GaitReference,
+    TrackingWeights,
+    gait_reference,
+    reference_starts,
+    tracking_problem,
+)
 from .identify import (
     AdaptiveRecord,
     EquilibriumExperiment,
@@ -47,11 +54,13 @@ from .trajectory import TrajectorySolution, objective_and_gradient, solve_trajec
 __all__ = ["INTERPOLATIONS", "LBFGS", "AbstractOptimiser", "AbstractRecordingTerm",
            "AbstractShooting", "AbstractTerm", "AdaptiveRecord", "CoordinateTracking", "Effort",
            "EquilibriumExperiment", "Evaluation", "FitResult", "ForwardSpeed", "FreeParameters",
+           "GaitReference",
            "GroundReactionTracking", "Horizon", "KnotControls", "MetabolicEnergy",
            "MultipleShooting", "OptaxOptimiser", "Periodicity", "ResidualActuators",
            "ResidualPenalty", "SimulatedMotion", "SingleShooting", "StartStates",
-           "TimeSeriesExperiment", "TrajectoryProblem", "TrajectorySolution",
+           "TimeSeriesExperiment", "TrackingWeights", "TrajectoryProblem", "TrajectorySolution",
            "TrajectoryVariables", "equilibrium_problem", "evaluate", "fit", "fit_reference",
-           "interpolation_matrix", "isolated_mtu_problem", "objective_and_gradient", "perturb",
-           "qpos_weights", "restarts",
-           "simulate", "sine_drive", "solve_trajectory", "synthetic_problem"]
+           "gait_reference", "interpolation_matrix", "isolated_mtu_problem",
+           "objective_and_gradient", "perturb",
+           "qpos_weights", "reference_starts", "restarts",
+           "simulate", "sine_drive", "solve_trajectory", "synthetic_problem", "tracking_problem"]
