@@ -77,6 +77,7 @@ def getkey():
 #: so starting with these keeps one worker from finishing minutes after the other
 #: (longest-processing-time-first scheduling).
 SLOWEST_FILES = ("test_myoleg_gradients.py", "test_readme.py", "test_myolegs26.py", "test_identify.py",
+                 "test_trajectory.py",
                  "test_plant.py", "test_models_registry.py",
                  "test_gradients.py", "test_validation.py", "test_myoleg.py",
                  "test_plant_gradients.py", "test_plant_randomize.py", "test_millard_curves.py",
