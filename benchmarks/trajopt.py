@@ -44,6 +44,8 @@ def run_config(model: str, segments: int, iterations: int, args, out_dir: Path) 
                         time_budget_s=None if args.minutes is None else 60 * args.minutes)
     total = time.perf_counter() - began
     summary.pop("objective_history")
+    summary["out_dir"] = out_dir.name  # no machine path in the committed JSON
+    summary.pop("video", None)
     summary["total_wall_s"] = total
     summary["seconds_per_evaluation"] = summary["wall_time_s"] / max(1, summary["evaluations"])
     summary["ratio_vs_moco_track_low"] = PUBLISHED["moco_track_walking_3d"][0] * 60 / total

@@ -100,7 +100,7 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
 
     from .._solution import result_name
     from ..models import registry
-    from ..models.kinematics import COORDINATE_SIGNS
+    from ..models.kinematics import COORDINATE_SIGNS, coordinates_from_qpos
     from ..solvers import MultipleShooting, SingleShooting, solve_trajectory
     from ..solvers.gait_tracking import gait_reference, reference_starts, tracking_problem
 
@@ -137,7 +137,10 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
     # The plant's clock starts at 0 with the first state: put the solution on the trial's.
     trajectory = dataclasses.replace(trajectory, time=reference.time[1:])
     grf = _recorded_grf(problem, trajectory)
-    figures = tracking_figures(mj_model, model, reference, trajectory, grf,
+    signs = COORDINATE_SIGNS[model]
+    solved = coordinates_from_qpos(mj_model, trajectory.qpos, signs=signs)
+    wanted = coordinates_from_qpos(mj_model, reference.qpos[1:], signs=signs)
+    figures = tracking_figures(mj_model, solved, wanted, reference, grf,
                                np.asarray(solution.residual_forces), float(plant.total_mass))
     summary = {
         "model": model, "window_s": [start, end], "segments": segments,
@@ -154,7 +157,7 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
         "device": jax.devices()[0].device_kind, "figures": figures, "out_dir": str(out_dir),
     }
     _write_npz(out_dir / "track.npz", model, reference, trajectory, grf, solution)
-    _plot(out_dir / "track.png", mj_model, model, reference, trajectory, grf, summary)
+    _plot(out_dir / "track.png", model, solved, wanted, reference, trajectory.time, grf, summary)
     summary["report"] = _write_opensim_and_report(out_dir / "opensim", model, plant, mj_model,
                                                   trajectory, float(plant.total_mass))
     if video:
@@ -174,18 +177,16 @@ def _recorded_grf(problem, trajectory) -> dict[str, np.ndarray]:
     return {side: forces[:, k] for k, side in enumerate(term.feet)}
 
 
-def tracking_figures(mj_model, model: str, reference, trajectory, grf: dict, residual_forces,
+def tracking_figures(mj_model, solved: dict, wanted: dict, reference, grf: dict, residual_forces,
                      body_mass: float) -> dict:
     """Coordinate RMS [deg, cm], GRF RMS [BW] and r per foot, pelvis residuals [N, N m, % BW].
 
-    Compared at the end of every step against the reference at the same times (its frames
-    1..T). Coordinates in OpenSim's names (`coordinates_from_qpos`).
+    `solved` and `wanted`: OpenSim coordinates (`coordinates_from_qpos`) of the solution and of
+    the reference at the same times, the end of every step (the reference's frames 1..T).
     """
-    from ..models.kinematics import COORDINATE_SIGNS, PELVIS_COORDINATES, coordinates_from_qpos
+    from ..models.kinematics import PELVIS_COORDINATES
+    from ..solvers.gait_tracking import root_joint
 
-    signs = COORDINATE_SIGNS[model]
-    solved = coordinates_from_qpos(mj_model, trajectory.qpos, signs=signs)
-    wanted = coordinates_from_qpos(mj_model, reference.qpos[1:], signs=signs)
     rms = {}
     for name in solved:
         error = solved[name] - wanted[name]
@@ -203,7 +204,7 @@ def tracking_figures(mj_model, model: str, reference, trajectory, grf: dict, res
             "fore_aft_rms_bw": float(np.sqrt(np.mean((force[:, 1] - target[:, 1]) ** 2)) / weight),
             "fore_aft_r": _pearson(force[:, 1], target[:, 1]),
         }
-    root = int(mj_model.jnt_dofadr[np.flatnonzero(mj_model.jnt_type == 0)[0]])
+    root = int(mj_model.jnt_dofadr[root_joint(mj_model)])
     force = np.linalg.norm(residual_forces[:, root:root + 3], axis=1)
     torque = np.linalg.norm(residual_forces[:, root + 3:root + 6], axis=1)
     return {
@@ -234,18 +235,12 @@ def _write_npz(path, model, reference, trajectory, grf, solution) -> None:
         grf_reference=np.stack([reference.forces[s][:-1] for s in ("r", "l")], axis=1))
 
 
-def _plot(path, mj_model, model, reference, trajectory, grf, summary) -> None:
+def _plot(path, model, solved, wanted, reference, t, grf, summary) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..models.kinematics import COORDINATE_SIGNS, coordinates_from_qpos
-
-    signs = COORDINATE_SIGNS[model]
-    solved = coordinates_from_qpos(mj_model, trajectory.qpos, signs=signs)
-    wanted = coordinates_from_qpos(mj_model, reference.qpos[1:], signs=signs)
-    t = trajectory.time
     fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)
     axes[0, 0].semilogy(summary["objective_history"])
     axes[0, 0].set(title="objective", xlabel="iteration")

@@ -170,11 +170,16 @@ def _check_covers(path, time: np.ndarray, times: np.ndarray, slack: float) -> No
                          f"requested {times[0]:g}-{times[-1]:g} s")
 
 
-def _root_height_index(mj_model: mujoco.MjModel) -> int:
+def root_joint(mj_model: mujoco.MjModel) -> int:
+    """The free root joint (the pelvis); `ValueError` for a model without one."""
     free = np.flatnonzero(mj_model.jnt_type == mujoco.mjtJoint.mjJNT_FREE)
     if not len(free):
         raise ValueError("gait tracking needs a model with a free root joint (a pelvis)")
-    return int(mj_model.jnt_qposadr[free[0]]) + 2
+    return int(free[0])
+
+
+def _root_height_index(mj_model: mujoco.MjModel) -> int:
+    return int(mj_model.jnt_qposadr[root_joint(mj_model)]) + 2
 
 
 def foot_heights(mj_model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
@@ -242,8 +247,7 @@ def tracking_problem(plant: AbstractPlant, mj_model: mujoco.MjModel, reference: 
     knots = np.linspace(0.0, horizon, n_knots)
     latent = np.log(FIRST_GUESS_EXCITATION / (1 - FIRST_GUESS_EXCITATION))
     controls = KnotControls(np.full((n_knots, plant.n_muscles), latent), knots, interpolation)
-    root = mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT,
-                             int(np.flatnonzero(mj_model.jnt_type == mujoco.mjtJoint.mjJNT_FREE)[0]))
+    root = mujoco.mj_id2name(mj_model, mujoco.mjtObj.mjOBJ_JOINT, root_joint(mj_model))
     scale = [weights.residual_force] * 3 + [weights.residual_torque] * 3
     residuals = ResidualActuators.on_joints(plant, [root], knots, scale,
                                             interpolation=interpolation)
