@@ -80,14 +80,19 @@ def _curve(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _against_reference(ax, report: dict, entry: dict, reference_label: str) -> None:
+    """One panel: the reference (dashed black) and the result over the cycle."""
+    ax.plot(report["percent"], _curve(entry["reference"]), "k--", label=reference_label)
+    ax.plot(report["percent"], _curve(entry["result"]), "C0-", label="result")
+
+
 def plot_coordinates(report: dict, path) -> None:
     """Each compared coordinate over the cycle, result against the trial's inverse kinematics."""
     plt = _pyplot()
     coordinates = report["coordinates"]["coordinates"]
     fig, axes = _grid(plt, len(coordinates), 5)
     for ax, (name, entry) in zip(axes, coordinates.items(), strict=False):
-        ax.plot(report["percent"], _curve(entry["reference"]), "k--", label="trial (IK)")
-        ax.plot(report["percent"], _curve(entry["result"]), "C0-", label="result")
+        _against_reference(ax, report, entry, "trial (IK)")
         ax.set_title(f"{name}: RMS {_number(entry['rms'], 2)} {entry['unit']}", fontsize=8)
         ax.set_ylabel(f"[{entry['unit']}]", fontsize=7)
         ax.set_xlabel("gait cycle [%]", fontsize=7)
@@ -103,8 +108,7 @@ def plot_ground_reactions(report: dict, path) -> None:
     components = report["ground_reactions"]["components"]
     fig, axes = _grid(plt, len(components), 2, panel=(4.5, 2.6))
     for ax, (name, entry) in zip(axes, components.items(), strict=False):
-        ax.plot(report["percent"], _curve(entry["reference"]), "k--", label="measured")
-        ax.plot(report["percent"], _curve(entry["result"]), "C0-", label="result")
+        _against_reference(ax, report, entry, "measured")
         ax.set_title(f"{GRF_TITLES[name]}: RMS {_number(entry['rms'], 3)} BW, "
                      f"r = {_number(entry['r'], 2)}", fontsize=9)
         ax.set_ylabel("force [BW]")
