@@ -285,8 +285,35 @@ def test_result_json_cycle_and_uncovered_cycle(identical, reference, tmp_path):
     shutil.copytree(identical, directory)
     (directory / "result.json").write_text(json.dumps({"gait_cycle": [0.3, 1.4]}))
     assert gait_report(directory, reference)["result_cycle"] == [0.3, 1.4]
-    with pytest.raises(ValueError, match="not the whole gait cycle 0.2-3 s"):
-        gait_report(directory, reference, cycle=(0.2, 3.0))
+    with pytest.raises(ValueError, match="do not cover the gait cycle 5-6 s"):
+        gait_report(directory, reference, cycle=(5.0, 6.0))
+
+
+def test_a_result_over_part_of_the_cycle_is_compared_over_that_part(trial, reference, tmp_path):
+    """The trial cut at 0.7 s, as a result: zero error where it has data, its coverage said."""
+    cut = {}
+    for kind in ("coordinates", "grf"):
+        time, columns = trial[kind]
+        keep = time <= 0.7
+        cut[kind] = (time[keep], {k: v[keep] for k, v in columns.items()})
+    time, activations = _activations(trial, trial["channel_map"])
+    keep = time <= 0.7
+    directory = _write_result(tmp_path / "cut", **cut,
+                              activations=(time[keep], {k: v[keep] for k, v in activations.items()}))
+    report = gait_report(directory, reference)
+    first, last = report["result_covers"]
+    assert first == 0 and last == math.floor(100 * (0.7 - 0.268) / (1.412 - 0.268))
+    assert f"the result covers 0-{last:.0f} % of the gait cycle; every figure is over that part" \
+        in report["missing"]
+    assert max(e["rms"] for e in report["coordinates"]["coordinates"].values()) < 1e-9
+    components = report["ground_reactions"]["components"]
+    assert max(entry["rms"] for entry in components.values()) < 1e-12
+    # The left foot is in the air after 0.27 s (no force, so no r); the right one is loaded.
+    assert components["r_vy"]["r"] == pytest.approx(1.0, abs=1e-12)
+    assert components["l_vy"]["r"] is None
+    for entry in report["emg"]["channels"].values():  # the peaks are the covered part's
+        assert entry["agreement"] == 100.0 and entry["emg_on"] == entry["activation_on"]
+    json.dumps(report, allow_nan=False)
 
 
 def test_command_writes_markdown_pngs_and_json(trial, reference, tmp_path, capsys):

@@ -164,7 +164,8 @@ def format_markdown(report: dict, files: dict[str, str]) -> str:
              f"- model: {report['model'] or 'not given (no `model` in result.json)'}",
              f"- result's gait cycle: {report['result_cycle'][0]:.4g}-{report['result_cycle'][1]:.4g} s;"
              f" trial's: {report['reference_cycle'][0]:.4g}-{report['reference_cycle'][1]:.4g} s "
-             "(right heel strikes), both normalised to 0-100 %",
+             "(right heel strikes), both normalised to 0-100 %; the result's data cover "
+             f"{report['result_covers'][0]:.0f}-{report['result_covers'][1]:.0f} % of it",
              f"- reference: {report['reference']}",
              f"- body weight: {report['body_weight']['mass']:.4g} kg "
              f"({report['body_weight']['source']})", ""]
@@ -184,7 +185,8 @@ def _coordinates_section(section: dict, figure: str) -> list[str]:
     lines = ["## Joint angles", "", f"![joint angles]({figure})", "",
              "RMS difference from the trial's inverse kinematics (rotations in degrees, "
              "translations in cm)" + (f", over {covered[0]:.0f}-{covered[1]:.0f} % of the cycle "
-                                      "(the reference's extent)." if covered else "."), "",
+                                      "(the reference's extent) where the result has data."
+                                      if covered else "."), "",
              *_table(["coordinate", "RMS", "unit"],
                      [[name, _number(e["rms"], 2), e["unit"]]
                       for name, e in section["coordinates"].items()])]

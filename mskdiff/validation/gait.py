@@ -10,7 +10,9 @@ inverse kinematics (`walk_ik_coordinates.csv`), ground reactions (`walk_grf.csv`
 Everything is compared over one gait cycle normalised to 0-100 % (`N_POINTS` samples, linear
 interpolation): the result's cycle `[t0, t1]` (from the caller or `result.json`'s `gait_cycle`,
 default the trial's) against the trial's cycle (its first two right heel strikes). Rotations are
-compared in degrees, translations in cm, forces in body weights; shapes by Pearson's r.
+compared in degrees, translations in cm, forces in body weights; shapes by Pearson's r. A result
+(or the reference) that covers only part of its cycle is compared over the part both cover; the
+report's `result_covers` says which part [% of the cycle], and `missing` says so in a sentence.
 
 EMG on/off: a signal is *on* where it is at least `threshold` times its peak within the cycle
 (`EMG_THRESHOLD`, 0.25), for the EMG envelope and for the model's activation alike; the agreement
@@ -225,7 +227,7 @@ def compare_coordinates(result: TimeSeries, reference: TimeSeries, result_cycle,
     (the shared trial's inverse kinematics ends at 1.18 s); the RMS is then over that part.
 
     Args:
-        result: coordinates [rad, m]; must cover `result_cycle`.
+        result: coordinates [rad, m] (part of `result_cycle` at least).
         reference: coordinates [rad, m].
         result_cycle: `(t0, t1)` of the result [s].
         reference_cycle: `(t0, t1)` of the reference [s].
@@ -237,7 +239,7 @@ def compare_coordinates(result: TimeSeries, reference: TimeSeries, result_cycle,
         of the cycle the reference reaches).
     """
     shared = [name for name in reference.columns if name in result.columns]
-    ours = normalise_cycle(result.time, _stack(result, shared), *result_cycle, n)
+    ours = normalise_cycle(result.time, _stack(result, shared), *result_cycle, n, partial=True)
     theirs = normalise_cycle(reference.time, _stack(reference, shared), *reference_cycle, n,
                              partial=True)
     scale = np.array([100.0 if _is_translation(name) else 180 / np.pi for name in shared])
@@ -259,7 +261,8 @@ def compare_ground_reactions(result: TimeSeries, body_weight: float, reference: 
     """Vertical and fore-aft force per foot in body weights: RMS difference and Pearson's r.
 
     Args:
-        result: `r_vy`, `r_vx`, `l_vy`, `l_vx` [N], ground frame; must cover `result_cycle`.
+        result: `r_vy`, `r_vx`, `l_vy`, `l_vx` [N], ground frame (part of `result_cycle` at
+            least).
         body_weight: the model's weight [N].
         reference: the same columns in the trial's body weights.
         result_cycle: `(t0, t1)` of the result [s].
@@ -272,8 +275,10 @@ def compare_ground_reactions(result: TimeSeries, body_weight: float, reference: 
     """
     names = [f"{side}_{c}" for side in SIDES for c in GRF_COMPONENTS]
     shared = [name for name in names if name in result.columns]
-    ours = normalise_cycle(result.time, _stack(result, shared), *result_cycle, n) / body_weight
-    theirs = normalise_cycle(reference.time, _stack(reference, shared), *reference_cycle, n)
+    ours = normalise_cycle(result.time, _stack(result, shared), *result_cycle, n,
+                           partial=True) / body_weight
+    theirs = normalise_cycle(reference.time, _stack(reference, shared), *reference_cycle, n,
+                             partial=True)
     return {
         "components": {name: {"rms": _rms(ours[:, k] - theirs[:, k]),
                               "r": _pearson_r(ours[:, k], theirs[:, k]),
@@ -284,18 +289,19 @@ def compare_ground_reactions(result: TimeSeries, body_weight: float, reference: 
 
 
 def detect_on(values, threshold: float = EMG_THRESHOLD) -> np.ndarray:
-    """Where a signal is on: at least `threshold` times its peak (boolean; never on if peak <= 0)."""
+    """Where a signal is on: at least `threshold` times its peak (boolean; never on if peak <= 0;
+    NaN samples, outside the data, are off and do not set the peak)."""
     values = np.asarray(values, dtype=float)
     if not 0 < threshold < 1:
         raise ValueError(f"the on/off threshold is a fraction of the peak, in (0, 1); got {threshold}")
-    peak = np.max(values)
+    peak = np.nanmax(values) if np.isfinite(values).any() else 0.0
     return values >= threshold * peak if peak > 0 else np.zeros(values.shape, bool)
 
 
 def _peak_normalised(values) -> np.ndarray:
-    """`values` divided by their peak (NaN where the peak is <= 0)."""
+    """`values` divided by their peak (NaN where the peak is <= 0; NaN samples ignored)."""
     values = np.asarray(values, dtype=float)
-    peak = np.max(values)
+    peak = np.nanmax(values) if np.isfinite(values).any() else 0.0
     return values / peak if peak > 0 else np.full(values.shape, np.nan)
 
 
@@ -335,7 +341,8 @@ def compare_emg(result: TimeSeries, reference: TimeSeries, muscles_of: dict[str,
     """Activation against EMG per channel: on/off timing, its agreement, and shape correlation.
 
     Args:
-        result: muscle activations; must cover `result_cycle`.
+        result: muscle activations (part of `result_cycle` at least; timing, agreement and r
+            are over the samples that both signals cover, each peak within them).
         reference: EMG envelopes by channel.
         muscles_of: channel -> the muscles whose mean activation stands for it; every channel
             of `reference` is reported, those without muscles in `result` as missing.
@@ -358,16 +365,20 @@ def compare_emg(result: TimeSeries, reference: TimeSeries, muscles_of: dict[str,
         if not present:
             missing[channel] = list(muscles)
             continue
-        activation = normalise_cycle(result.time, _stack(result, present), *result_cycle, n)
-        activation = activation.mean(axis=1)
-        emg = normalise_cycle(reference.time, reference.columns[channel], *reference_cycle, n)
+        activation = normalise_cycle(result.time, _stack(result, present), *result_cycle, n,
+                                     partial=True).mean(axis=1)
+        emg = normalise_cycle(reference.time, reference.columns[channel], *reference_cycle, n,
+                              partial=True)
+        both = np.isfinite(activation) & np.isfinite(emg)
+        emg, activation = np.where(both, emg, np.nan), np.where(both, activation, np.nan)
         emg_on, model_on = detect_on(emg, threshold), detect_on(activation, threshold)
+        counted = both[:-1]
         channels[channel] = {
             "muscles": present, "missing_muscles": [m for m in muscles if m not in present],
             "emg": _peak_normalised(emg), "activation": _peak_normalised(activation),
-            "peak_activation": float(np.max(activation)),
+            "peak_activation": float(np.nanmax(activation)),
             "emg_on": on_intervals(emg_on, percent), "activation_on": on_intervals(model_on, percent),
-            "agreement": float(100 * np.mean(emg_on[:-1] == model_on[:-1])),
+            "agreement": float(100 * np.mean((emg_on[:-1] == model_on[:-1])[counted])),
             "r": _pearson_r(emg, activation),
         }
     return {"threshold": threshold, "channels": channels, "missing": missing}
@@ -601,19 +612,24 @@ def gait_report(directory, reference_dir, *, cycle=None, emg_threshold: float = 
         n: samples of the normalised cycle.
 
     Returns:
-        `result`, `reference`, `model`, `result_cycle`, `reference_cycle`, `percent`,
+        `result`, `reference`, `model`, `result_cycle`, `result_covers` ([first, last] % of
+        the cycle the result's data reach), `reference_cycle`, `percent`,
         `body_weight`, `coordinates`, `ground_reactions`, `emg`, `metabolics` (each None where
         its input is absent) and `missing` (sentences: what could not be computed and why).
         Arrays are lists, NaN is None.
+
+    Raises:
+        ValueError: the result's data do not reach into the cycle at all.
     """
     result, reference = read_gait_result(directory), read_walking_reference(reference_dir)
     info = result.info
     result_cycle = tuple(cycle or info.get("gait_cycle") or reference.cycle)
+    covers = result_covers(result, result_cycle)
     body_mass = float(info.get("body_mass", TRIAL_BODY_MASS))
     speed = _speed(result.coordinates, result_cycle)
     report = {
         "result": str(result.directory), "reference": str(Path(reference_dir)),
-        "model": info.get("model"), "result_cycle": list(result_cycle),
+        "model": info.get("model"), "result_cycle": list(result_cycle), "result_covers": covers,
         "reference_cycle": list(reference.cycle), "percent": _percent_of_cycle(n),
         "body_weight": {"mass": body_mass, "weight": body_mass * GRAVITY,
                         "source": "result.json" if "body_mass" in info else
@@ -642,9 +658,34 @@ def _compare_activations(result: GaitResult, reference: WalkingReference, result
                           reference.cycle, threshold=threshold, n=n)}
 
 
+def result_covers(result: GaitResult, cycle, n: int = N_POINTS) -> list[float]:
+    """`[first, last]` % of `cycle` that every time series of the result reaches.
+
+    Raises:
+        ValueError: naming the folder, when they do not reach into the cycle.
+    """
+    series = [s for s in (result.coordinates, result.ground_reactions, result.activations)
+              if s is not None]
+    first = max([cycle[0]] + [float(s.time[0]) for s in series])
+    last = min([cycle[1]] + [float(s.time[-1]) for s in series])
+    percent = _percent_of_cycle(n)
+    at = np.linspace(*cycle, n)
+    eps = 1e-9 * max(1.0, abs(cycle[1]))
+    inside = percent[(at >= first - eps) & (at <= last + eps)]
+    if not series or inside.size < 2:
+        raise ValueError(f"{result.directory}: the result's data "
+                         + (f"({first:.4g}-{last:.4g} s) " if series else "")
+                         + f"do not cover the gait cycle {cycle[0]:.4g}-{cycle[1]:.4g} s")
+    return [float(inside[0]), float(inside[-1])]
+
+
 def _missing(result: GaitResult, report: dict) -> list[str]:
     """What the report could not compare, and why, one sentence each."""
     missing = [f"{name} is not in the result folder" for name in result.missing_files]
+    first, last = report["result_covers"]
+    if (first, last) != (0.0, 100.0):
+        missing.append(f"the result covers {first:.0f}-{last:.0f} % of the gait cycle; every "
+                       "figure is over that part")
     if report["emg"] is not None:
         missing += [f"EMG channel {c}: " + (f"the result has none of {m}" if m else
                                              "no muscle of the model is mapped to it")
@@ -660,7 +701,7 @@ def _speed(coordinates: TimeSeries | None, cycle) -> float | None:
     """The result's walking speed [m/s], or None without `pelvis_tx`."""
     if coordinates is None or "pelvis_tx" not in coordinates.columns:
         return None
-    return walking_speed(coordinates, cycle)
+    return walking_speed(coordinates, _clip(cycle, coordinates.time))
 
 
 def _clip(cycle, time) -> tuple[float, float]:
