@@ -13,7 +13,9 @@ needs the same targets met, which the JSON's figures say).
     python benchmarks/trajopt.py --configs myolegs26:1:100 --out benchmarks/trajopt_cpu.json
     python benchmarks/trajopt.py --configs myolegs26:1:100,myolegs26:8:100 --start 0.268 --end 1.18
 
-A configuration is `model:segments:iterations`. The JSON is written after every configuration.
+A configuration is `model:segments:iterations`, or `model:segments:iterations:Q/V/M` with the
+segment starts' scales (`mskdiff track --start-scale Q V M`). The JSON is written after every
+configuration.
 """
 
 import argparse
@@ -32,13 +34,14 @@ PUBLISHED = {
 }
 
 
-def run_config(model: str, segments: int, iterations: int, args, out_dir: Path) -> dict:
+def run_config(model: str, segments: int, iterations: int, start_scale, args,
+               out_dir: Path) -> dict:
     """One `run_track` and its timings."""
     from mskdiff.cli.track import run_track
 
     began = time.perf_counter()
     summary = run_track(model=model, motion=args.motion, grf=args.grf, start=args.start,
-                        end=args.end, out_dir=out_dir, segments=segments,
+                        end=args.end, out_dir=out_dir, segments=segments, start_scale=start_scale,
                         knot_interval=args.knot_interval, max_iterations=iterations,
                         video=args.video, progress=True,
                         time_budget_s=None if args.minutes is None else 60 * args.minutes)
@@ -67,15 +70,21 @@ def main() -> None:
                              "after it)")
     parser.add_argument("--work", default="trajopt_runs", help="folder of the runs' outputs")
     parser.add_argument("--out", default="trajopt_cpu.json")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the runs already in --out and add these after them")
     args = parser.parse_args()
     from mskdiff.cli import enable_compilation_cache
 
     enable_compilation_cache()
     record = {"device": device_info(), "published_min": PUBLISHED, "runs": []}
+    if args.append and Path(args.out).is_file():
+        record["runs"] = json.loads(Path(args.out).read_text())["runs"]
     for config in args.configs.split(","):
-        model, segments, iterations = config.split(":")
-        out_dir = Path(args.work) / f"{model}_{segments}seg_{iterations}it"
-        run = run_config(model, int(segments), int(iterations), args, out_dir)
+        model, segments, iterations, *scaled = config.split(":")
+        start_scale = [float(x) for x in scaled[0].split("/")] if scaled else None
+        out_dir = Path(args.work) / f"{model}_{segments}seg_{iterations}it" + (
+            "_scaled" if scaled else "")
+        run = run_config(model, int(segments), int(iterations), start_scale, args, out_dir)
         record["runs"].append(run)
         figures = run["figures"]
         print(f"{config}: {run['result']} in {run['total_wall_s'] / 60:.1f} min "

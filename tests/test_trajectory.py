@@ -39,6 +39,7 @@ from mskdiff.solvers import (
     objective_and_gradient,
     qpos_weights,
     solve_trajectory,
+    variable_scale,
 )
 from mskdiff.solvers.trajectory import _continue_starts
 
@@ -214,6 +215,30 @@ def test_multiple_shooting_tracks_a_known_motion_and_closes_its_defects(tracking
     assert solution.stats["max_defect"] <= 1e-6
     assert float(jnp.max(jnp.abs(solution.defects))) <= 1e-6
     assert _error(solution, truth) < 1e-3, _error(solution, truth)
+
+
+@pytest.mark.x64
+def test_scaled_variables_step_by_the_scaled_gradient(tracking, tmp_path):
+    """With `scale`, the optimiser works on `x / scale`: one gradient-descent step of rate r
+    moves `x` by `-r scale**2 grad f(x)` (controls scaled 0.5, residuals 2); a checkpoint
+    written with one scale does not resume with another."""
+    problem, _ = tracking
+    variables = problem.variables()
+    scale = variable_scale(variables, controls=0.5, residuals=2.0)
+    grad = objective_and_gradient(problem, variables)[1]
+    solution = solve_trajectory(problem, optimiser=optax.sgd(1e-3), max_steps=1, scale=scale,
+                                checkpoint_path=tmp_path / "run.ckpt", progress=False,
+                                throw=False, rtol=0.0, atol=0.0)
+    for name, factor in (("controls", 0.25), ("residuals", 4.0)):
+        moved = getattr(solution.value, name).values - getattr(variables, name).values
+        np.testing.assert_allclose(moved, -1e-3 * factor * getattr(grad, name).values,
+                                   rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="another problem"):
+        solve_trajectory(problem, optimiser=optax.sgd(1e-3), max_steps=2, progress=False,
+                         scale=variable_scale(variables), resume=True,
+                         checkpoint_path=tmp_path / "run.ckpt")
+    with pytest.raises(ValueError, match="positive and finite"):
+        solve_trajectory(problem, scale=variable_scale(variables, controls=0.0))
 
 
 @pytest.mark.x64

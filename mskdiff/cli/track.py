@@ -48,6 +48,10 @@ def add_parser(commands) -> None:
     parser.add_argument("--out", default="track_out", help="output folder")
     parser.add_argument("--segments", type=int, default=1,
                         help="shooting segments (1: single shooting)")
+    parser.add_argument("--start-scale", type=float, nargs=3, default=None,
+                        metavar=("QPOS", "QVEL", "MUSCLE"),
+                        help="multiple shooting: the optimiser sees segment starts divided by "
+                             "these [rad or m, rad/s or m/s, muscle-state units] (controls by 1)")
     parser.add_argument("--knot-interval", type=float, default=0.02, help="between knots [s]")
     parser.add_argument("--max-iterations", type=int, default=200)
     parser.add_argument("--checkpoint-every", type=int, default=10)
@@ -70,7 +74,8 @@ def run(args) -> int:
         jax.config.update("jax_enable_x64", True)
     result = run_track(model=args.model, motion=args.motion, grf=args.grf, start=args.start,
                        end=args.end, out_dir=args.out, segments=args.segments,
-                       knot_interval=args.knot_interval, max_iterations=args.max_iterations,
+                       start_scale=args.start_scale, knot_interval=args.knot_interval,
+                       max_iterations=args.max_iterations,
                        checkpoint_every=args.checkpoint_every, resume=args.resume,
                        subject_mass=args.subject_mass, video=args.video,
                        progress=not args.no_progress,
@@ -88,20 +93,23 @@ def run(args) -> int:
 
 
 def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DEFAULT_WINDOW[1],
-              out_dir="track_out", segments=1, knot_interval=0.02, max_iterations=200,
+              out_dir="track_out", segments=1, start_scale=None, knot_interval=0.02,
+              max_iterations=200,
               checkpoint_every=10, resume=False, subject_mass=85.0668, video=False,
               progress=True, time_budget_s=None) -> dict:
     """Build, solve and report the tracking problem (module docstring); returns `track.json`'s dict.
 
-    With `time_budget_s`, the solve runs `checkpoint_every` iterations at a time (each part
-    resuming from the checkpoint) and stops after the part that passes the budget [s].
+    `start_scale`: `(qpos, qvel, muscle)` scales of the segment starts (`variable_scale`;
+    controls and residuals 1), or None (unscaled). With `time_budget_s`, the solve runs
+    `checkpoint_every` iterations at a time (each part resuming from the checkpoint) and stops
+    after the part that passes the budget [s].
     """
     import jax
 
     from .._solution import result_name
     from ..models import registry
     from ..models.kinematics import COORDINATE_SIGNS, coordinates_from_qpos
-    from ..solvers import MultipleShooting, SingleShooting, solve_trajectory
+    from ..solvers import MultipleShooting, SingleShooting, solve_trajectory, variable_scale
     from ..solvers.gait_tracking import gait_reference, reference_starts, tracking_problem
 
     model = registry.resolve(model)
@@ -117,13 +125,16 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
                                signs=COORDINATE_SIGNS[model])
     problem = tracking_problem(plant, mj_model, reference, knot_interval=knot_interval)
     shooting = SingleShooting() if segments == 1 else MultipleShooting(segments)
-    init = None
+    init = scale = None
     if segments > 1:
         variables = problem.variables(1)
         init = type(variables)(variables.controls, variables.residuals,
                                reference_starts(problem, reference, segments))
+        if start_scale is not None:
+            qpos, qvel, muscle = start_scale
+            scale = variable_scale(init, qpos=qpos, qvel=qvel, muscle=muscle)
     began = time.perf_counter()
-    solve = partial(solve_trajectory, problem, shooting=shooting, init=init,
+    solve = partial(solve_trajectory, problem, shooting=shooting, init=init, scale=scale,
                     checkpoint_path=out_dir / "checkpoint.eqx", checkpoint_every=checkpoint_every,
                     progress=progress, throw=False)
     steps = max_iterations if time_budget_s is None else min(checkpoint_every, max_iterations)
@@ -144,6 +155,7 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
                                np.asarray(solution.residual_forces), float(plant.total_mass))
     summary = {
         "model": model, "window_s": [start, end], "segments": segments,
+        "start_scale": None if start_scale is None else list(start_scale),
         "knot_interval_s": knot_interval, "result": result_name(solution.result),
         "iterations": int(solution.stats["num_steps"]), "time_budget_s": time_budget_s,
         "evaluations": int(solution.stats["num_evaluations"]), "wall_time_s": wall,

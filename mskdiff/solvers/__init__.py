@@ -49,7 +49,12 @@ from .reference_cases import (
     synthetic_problem,
 )
 from .shooting import AbstractShooting, MultipleShooting, SingleShooting
-from .trajectory import TrajectorySolution, objective_and_gradient, solve_trajectory
+from .trajectory import (
+    TrajectorySolution,
+    objective_and_gradient,
+    solve_trajectory,
+    variable_scale,
+)
 
 __all__ = ["INTERPOLATIONS", "LBFGS", "AbstractOptimiser", "AbstractRecordingTerm",
            "AbstractShooting", "AbstractTerm", "AdaptiveRecord", "CoordinateTracking", "Effort",
@@ -63,4 +68,5 @@ __all__ = ["INTERPOLATIONS", "LBFGS", "AbstractOptimiser", "AbstractRecordingTer
            "gait_reference", "interpolation_matrix", "isolated_mtu_problem",
            "objective_and_gradient", "perturb",
            "qpos_weights", "reference_starts", "restarts",
-           "simulate", "sine_drive", "solve_trajectory", "synthetic_problem", "tracking_problem"]
+           "simulate", "sine_drive", "solve_trajectory", "synthetic_problem", "tracking_problem",
+           "variable_scale"]

@@ -8,7 +8,8 @@ residual knots and, with multiple shooting, the start state of every segment (`S
 continuity defects.
 
 **Segments.** With $S$ segments of $L = T/S$ steps, segment $s$ starts at step $sL$ from its
-own state $x_s$ and all segments advance together in one batched (`vmap`) rollout. The
+own state $x_s$ and all segments advance together in one batched (`vmap`) rollout on an
+accelerator; on CPU one after the other (`SEGMENTS_TOGETHER_ON_CPU`). The
 defects are $c_s = x_s^\mathrm{end} - x_{s+1}$ for $s < S - 1$, with $x = (q, v, m)$: `qpos`
 (quaternions compared as 4-vectors, the start's normalised), `qvel` and every muscle-state
 component. Segment 0 starts from the problem's `initial_state` unless `free_initial_state`.
@@ -287,6 +288,19 @@ def _defects(trajectory: PlantTrajectory, starts: PlantState, n_segments: int) -
     return end - nxt
 
 
+#: Segments vectorised together on CPU. One: batching gains nothing there (myolegs26 steps at
+#: 1,564 env-steps/s alone and 1,029 at batch 8, `benchmarks/plant_models_cpu.json`), it compiles
+#: slower (9 min for 24 segments of myolegs26's tracking gradient), and batched LAPACK kernels
+#: of jaxlib 0.10.2 deadlock on a 2-thread pool (`mskdiff.plant.batching`; seen here with 24
+#: segments in groups of 7, in the batched triangular solve).
+SEGMENTS_TOGETHER_ON_CPU = 1
+
+
+def segment_group() -> int | None:
+    """Segments per `vmap` group of the batched rollout: all, or `SEGMENTS_TOGETHER_ON_CPU`."""
+    return SEGMENTS_TOGETHER_ON_CPU if jax.default_backend() == "cpu" else None
+
+
 def checkpoint_segment(n_steps: int) -> int:
     """Steps per checkpointed rollout segment: the divisor of `n_steps` nearest its square root.
 
@@ -319,7 +333,8 @@ def simulate(problem: TrajectoryProblem, variables: TrajectoryVariables
         batch = lambda x: None if x is None else jnp.moveaxis(
             x.reshape(n_segments, length, -1), 0, 1)
         _, trajectory = rollout(plant, starts, batch(excitations),
-                                applied_forces=batch(forces), **options)
+                                applied_forces=batch(forces), env_group=segment_group(),
+                                **options)
         trajectory = _join_segments(trajectory, length)
     first = starts if n_segments == 1 else jax.tree.map(lambda x: x[0], starts)
     time = horizon.start_time + horizon.dt * jnp.arange(1, horizon.n_steps + 1)

@@ -25,6 +25,11 @@ happens with every continuity defect within `defect_tolerance` (multiple shootin
 an accepted point is not finite (`stats["nonfinite_step"]`: the first step whose state went
 NaN or inf).
 
+**Scaling.** The optimiser sees `variables / scale` (`variable_scale`: the typical size of
+each variable's change, e.g. 1 for latent excitations and 0.01 rad for a start's `qpos`), so
+that its first steps and L-BFGS's scalar initial Hessian suit variables of different units.
+Scaling changes the path of the optimiser, not the problem or its compiled program.
+
 **Checkpoints.** With `checkpoint_path`, the loop's whole state (variables, optimiser state,
 multipliers, penalty, counters, histories) is written every `checkpoint_every` iterations and
 at the end, atomically (a temporary file, then a rename). `resume=True` loads it and
@@ -117,6 +122,40 @@ def _on_device(tree: PyTree) -> PyTree:
     return eqx.combine(jax.device_put(arrays, jax.devices()[0]), static)
 
 
+def variable_scale(variables: TrajectoryVariables, *, controls: float = 1.0,
+                   residuals: float = 1.0, qpos: float = 1.0, qvel: float = 1.0,
+                   muscle: float = 1.0) -> TrajectoryVariables:
+    """A `scale` for `solve_trajectory`: one value per kind of variable, in its units.
+
+    Args:
+        variables: the layout (`problem.variables(n_segments)`).
+        controls: latent excitation knots [-].
+        residuals: residual knots [-] (force / the actuator's scale).
+        qpos: segment starts' positions [rad, m].
+        qvel: segment starts' velocities [rad/s, m/s].
+        muscle: segment starts' muscle states (their units: activation, m).
+    """
+    full = lambda x, value: jnp.full_like(x, value)
+    scale = eqx.tree_at(lambda v: v.controls.values, variables,
+                        full(variables.controls.values, controls))
+    if variables.residuals is not None:
+        scale = eqx.tree_at(lambda v: v.residuals.values, scale,
+                            full(variables.residuals.values, residuals))
+    if variables.starts is not None:
+        starts = variables.starts
+        scale = eqx.tree_at(lambda v: v.starts, scale, StartStates(
+            full(starts.qpos, qpos), full(starts.qvel, qvel), full(starts.muscle, muscle)))
+    return scale
+
+
+@eqx.filter_jit
+def _times(tree: PyTree, scale: PyTree, power: int) -> PyTree:
+    """`tree * scale**power` on the inexact arrays (the rest of `tree` unchanged)."""
+    arrays, static = eqx.partition(tree, eqx.is_inexact_array)
+    factors = eqx.filter(scale, eqx.is_inexact_array)
+    return eqx.combine(jax.tree.map(lambda x, f: x * f**power, arrays, factors), static)
+
+
 def objective_and_gradient(problem: TrajectoryProblem, variables: TrajectoryVariables,
                            multipliers: Array | None = None, penalty=0.0
                            ) -> tuple[Array, TrajectoryVariables, Evaluation]:
@@ -192,11 +231,15 @@ class _Checkpoint:
 
 
 def _fingerprint(problem: TrajectoryProblem, variables: TrajectoryVariables,
-                 optimiser: AbstractOptimiser, shooting: AbstractShooting) -> str:
+                 optimiser: AbstractOptimiser, shooting: AbstractShooting,
+                 scale: TrajectoryVariables | None) -> str:
     shapes = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(variables)]
     config = repr(optimiser) if isinstance(optimiser, LBFGS) else type(optimiser).__name__
+    scaled = "" if scale is None else "; scaled " + str(
+        [float(np.asarray(x).ravel()[0]) for x in jax.tree.leaves(eqx.filter(
+            scale, eqx.is_inexact_array))])
     return (f"{config}; {shooting!r}; {problem.horizon}; terms {problem.term_names}; "
-            f"variables {shapes}")
+            f"variables {shapes}{scaled}")
 
 
 class _LoopState(eqx.Module):
@@ -238,7 +281,8 @@ def solve_trajectory(problem: TrajectoryProblem, *,
                      defect_tolerance: float = 1e-6, init: TrajectoryVariables | None = None,
                      checkpoint_path: str | os.PathLike | None = None,
                      checkpoint_every: int = 10, resume: bool = False, progress: bool = True,
-                     throw: bool = True) -> TrajectorySolution:
+                     throw: bool = True, scale: TrajectoryVariables | None = None
+                     ) -> TrajectorySolution:
     """Optimise a trajectory problem (module docstring).
 
     Args:
@@ -258,6 +302,8 @@ def solve_trajectory(problem: TrajectoryProblem, *,
             to this problem, shooting scheme and optimiser).
         progress: show a `tqdm` progress bar.
         throw: raise `EquinoxRuntimeError` (the result's message) unless successful.
+        scale: the optimiser works on `variables / scale` (module docstring;
+            `variable_scale` builds one); None: unscaled.
 
     Returns:
         A `TrajectorySolution`.
@@ -273,10 +319,13 @@ def solve_trajectory(problem: TrajectoryProblem, *,
     if problem.n_segments(variables) != shooting.n_segments:
         raise ValueError(f"`init` has {problem.n_segments(variables)} segment(s) but the shooting "
                          f"scheme has {shooting.n_segments}")
-    loop = _Loop(_on_device(problem), shooting, optimiser, rtol, atol, defect_tolerance)
+    if scale is not None:
+        _check_scale(scale, variables)
+    loop = _Loop(_on_device(problem), shooting, optimiser, rtol, atol, defect_tolerance,
+                 None if scale is None else _on_device(scale))
     state = loop.initial_state(variables)
     checkpoint = None if checkpoint_path is None else _Checkpoint(
-        checkpoint_path, _fingerprint(problem, variables, optimiser, shooting))
+        checkpoint_path, _fingerprint(problem, variables, optimiser, shooting, scale))
     if resume:
         state, history = checkpoint.load(state)
         history, point = [list(row) for row in history], loop.evaluate(state.variables, state)
@@ -299,6 +348,17 @@ def solve_trajectory(problem: TrajectoryProblem, *,
                      time.perf_counter() - start)
 
 
+def _check_scale(scale: TrajectoryVariables, variables: TrajectoryVariables) -> None:
+    """`scale` must have `variables`' layout and be positive and finite."""
+    leaves = lambda t: jax.tree.leaves(eqx.filter(t, eqx.is_inexact_array))
+    ours, theirs = leaves(scale), leaves(variables)
+    if [np.shape(x) for x in ours] != [np.shape(x) for x in theirs]:
+        raise ValueError("`scale` must have the variables' layout (build it with "
+                         "`variable_scale(problem.variables(n_segments), ...)`)")
+    if not all(bool(np.all(np.isfinite(x) & (np.asarray(x) > 0))) for x in ours):
+        raise ValueError("`scale` must be positive and finite")
+
+
 @dataclasses.dataclass(frozen=True)
 class _Loop:
     """The host loop's fixed parts: evaluation, the first point, one iteration."""
@@ -309,6 +369,7 @@ class _Loop:
     rtol: float
     atol: float
     defect_tolerance: float
+    scale: TrajectoryVariables | None = None
 
     @property
     def multiple(self) -> bool:
@@ -320,7 +381,7 @@ class _Loop:
         n_defects = (self.shooting.n_segments - 1) * (
             starts.qpos.shape[1] + starts.qvel.shape[1] + starts.muscle.shape[1]
         ) if self.multiple else 0
-        return _LoopState(variables, self.optimiser.init(variables), jnp.zeros(n_defects),
+        return _LoopState(variables, self.init_optimiser(variables), jnp.zeros(n_defects),
                           self.shooting.penalty if self.multiple else 0.0, 0, 0, math.inf, 0, 0,
                           False, False)
 
@@ -339,16 +400,35 @@ class _Loop:
             starts = _continue_starts(self.problem, point.variables.starts, point.aux)
             point = self.evaluate(dataclasses.replace(point.variables, starts=starts), state)
         state = dataclasses.replace(state, variables=point.variables,
-                                    optimiser_state=self.optimiser.init(point.variables),
+                                    optimiser_state=self.init_optimiser(point.variables),
                                     evaluations=1 + n_sweeps,
                                     nonfinite=not math.isfinite(point.value))
         return state, point
 
+    def init_optimiser(self, variables: TrajectoryVariables) -> PyTree:
+        """The optimiser's (re)started state at `variables` (scaled like its steps)."""
+        return self.optimiser.init(variables if self.scale is None else
+                                   _times(variables, self.scale, -1))
+
+    def scaled(self, point: Point, power: int = -1) -> Point:
+        """`point` in the optimiser's variables (`power=-1`) or back (`power=1`)."""
+        if self.scale is None:
+            return point
+        return Point(_times(point.variables, self.scale, power), point.value,
+                     _times(point.grad, self.scale, -power), point.aux)
+
+    def step(self, state: _LoopState, point: Point) -> tuple[Point, PyTree, int, bool]:
+        """The optimiser's step, on the scaled variables when there is a `scale`."""
+        evaluate = lambda u: self.scaled(self.evaluate(
+            u if self.scale is None else _times(u, self.scale, 1), state))
+        new, optimiser_state, used, stalled = self.optimiser.step(
+            evaluate, self.scaled(point), state.optimiser_state)
+        return self.scaled(new, 1), optimiser_state, used, stalled
+
     def iterate(self, state: _LoopState, point: Point, history: list
                 ) -> tuple[_LoopState, Point]:
         """One optimiser step, its history row, then the convergence and multiplier logic."""
-        new, optimiser_state, used, stalled = self.optimiser.step(
-            lambda v: self.evaluate(v, state), point, state.optimiser_state)
+        new, optimiser_state, used, stalled = self.step(state, point)
         converged = stalled or abs(new.value - point.value) <= (self.rtol * abs(point.value)
                                                                  + self.atol)
         state = dataclasses.replace(
@@ -364,14 +444,14 @@ class _Loop:
         if converged and defect <= self.defect_tolerance:
             return dataclasses.replace(state, converged=True), new
         if converged or state.inner_steps >= self.shooting.update_every:
-            state = _update_multipliers(state, self.shooting, new, defect, self.optimiser)
+            state = _update_multipliers(state, self.shooting, new, defect, self.init_optimiser)
             new = self.evaluate(state.variables, state)
             state = dataclasses.replace(state, evaluations=state.evaluations + 1)
         return state, new
 
 
 def _update_multipliers(state: _LoopState, shooting: MultipleShooting, point: Point,
-                        defect: float, optimiser: AbstractOptimiser) -> _LoopState:
+                        defect: float, init_optimiser) -> _LoopState:
     """The augmented-Lagrangian update (`mskdiff.solvers.shooting`); the optimiser restarts.
 
     Multipliers step when the largest defect fell below `required_decrease` times its value
@@ -385,7 +465,7 @@ def _update_multipliers(state: _LoopState, shooting: MultipleShooting, point: Po
         state = dataclasses.replace(
             state, penalty=min(state.penalty * shooting.penalty_growth, shooting.max_penalty))
     return dataclasses.replace(state, inner_steps=0,
-                               optimiser_state=optimiser.init(state.variables))
+                               optimiser_state=init_optimiser(state.variables))
 
 
 def _solution(problem: TrajectoryProblem, state: _LoopState, point: Point, history: np.ndarray,

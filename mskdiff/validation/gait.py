@@ -289,8 +289,10 @@ def compare_ground_reactions(result: TimeSeries, body_weight: float, reference: 
 
 
 def detect_on(values, threshold: float = EMG_THRESHOLD) -> np.ndarray:
-    """Where a signal is on: at least `threshold` times its peak (boolean; never on if peak <= 0;
-    NaN samples, outside the data, are off and do not set the peak)."""
+    """Where a signal is on: at least `threshold` times its peak (boolean).
+
+    Never on if the peak is <= 0; NaN samples (outside the data) are off and set no peak.
+    """
     values = np.asarray(values, dtype=float)
     if not 0 < threshold < 1:
         raise ValueError(f"the on/off threshold is a fraction of the peak, in (0, 1); got {threshold}")
