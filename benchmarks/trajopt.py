@@ -43,13 +43,14 @@ def run_config(model: str, segments: int, iterations: int, start_scale, args,
     summary = run_track(model=model, motion=args.motion, grf=args.grf, start=args.start,
                         end=args.end, out_dir=out_dir, segments=segments, start_scale=start_scale,
                         knot_interval=args.knot_interval, max_iterations=iterations,
-                        video=args.video, progress=True,
+                        video=args.video, progress=True, resume=args.resume,
                         time_budget_s=None if args.minutes is None else 60 * args.minutes)
     total = time.perf_counter() - began
     summary.pop("objective_history")
     summary["out_dir"] = out_dir.name  # no machine path in the committed JSON
     summary.pop("video", None)
     summary["total_wall_s"] = total
+    summary["resumed"] = args.resume
     summary["seconds_per_evaluation"] = summary["wall_time_s"] / max(1, summary["evaluations"])
     summary["ratio_vs_moco_track_low"] = PUBLISHED["moco_track_walking_3d"][0] * 60 / total
     return summary
@@ -70,6 +71,10 @@ def main() -> None:
                              "after it)")
     parser.add_argument("--work", default="trajopt_runs", help="folder of the runs' outputs")
     parser.add_argument("--out", default="trajopt_cpu.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue each configuration from its checkpoint in --work (the "
+                             "JSON entry then counts every iteration; its wall time is this "
+                             "part's)")
     parser.add_argument("--append", action="store_true",
                         help="keep the runs already in --out and add these after them")
     args = parser.parse_args()
@@ -82,8 +87,8 @@ def main() -> None:
     for config in args.configs.split(","):
         model, segments, iterations, *scaled = config.split(":")
         start_scale = [float(x) for x in scaled[0].split("/")] if scaled else None
-        out_dir = Path(args.work) / f"{model}_{segments}seg_{iterations}it" + (
-            "_scaled" if scaled else "")
+        out_dir = Path(args.work) / (f"{model}_{segments}seg_{iterations}it"
+                                     + ("_scaled" if scaled else ""))
         run = run_config(model, int(segments), int(iterations), start_scale, args, out_dir)
         record["runs"].append(run)
         figures = run["figures"]

@@ -162,6 +162,8 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
         "objective": float(solution.objective),
         "terms": {k: float(v) for k, v in solution.terms.items()},
         "max_defect": float(solution.stats["max_defect"]),
+        "penalty": float(solution.stats["penalty"]),
+        "multiplier_updates": int(solution.stats["multiplier_updates"]),
         "objective_history": [float(x) for x in solution.stats["objective_history"]],
         "floor_offset_m": reference.floor_offset,
         "unused_coordinates": list(reference.unused_coordinates),
