@@ -48,11 +48,15 @@ def run_config(model: str, segments: int, iterations: int, start_scale, args,
     total = time.perf_counter() - began
     summary.pop("objective_history")
     summary["out_dir"] = out_dir.name  # no machine path in the committed JSON
+    summary["report"] = summary["report"].replace(str(out_dir), out_dir.name)
     summary.pop("video", None)
     summary["total_wall_s"] = total
     summary["resumed"] = args.resume
-    summary["seconds_per_evaluation"] = summary["wall_time_s"] / max(1, summary["evaluations"])
-    summary["ratio_vs_moco_track_low"] = PUBLISHED["moco_track_walking_3d"][0] * 60 / total
+    # A resumed part's wall time is not the run's: no per-evaluation time or ratio for it.
+    summary["seconds_per_evaluation"] = None if args.resume else (
+        summary["wall_time_s"] / max(1, summary["evaluations"]))
+    summary["ratio_vs_moco_track_low"] = None if args.resume else (
+        PUBLISHED["moco_track_walking_3d"][0] * 60 / total)
     return summary
 
 
@@ -93,7 +97,8 @@ def main() -> None:
         record["runs"].append(run)
         figures = run["figures"]
         print(f"{config}: {run['result']} in {run['total_wall_s'] / 60:.1f} min "
-              f"({run['iterations']} iterations, {run['seconds_per_evaluation']:.2f} s/evaluation);"
+              f"({run['iterations']} iterations, {run['seconds_per_evaluation'] or 0:.2f} "
+              "s/evaluation, 0 when resumed);"
               f" coordinates {figures['coordinates_rms_mean_deg']:.2f} deg mean RMS, vertical GRF r "
               f"{figures['grf']['r']['vertical_r']:.2f}/{figures['grf']['l']['vertical_r']:.2f}; "
               f"Moco's 101 min / this = {run['ratio_vs_moco_track_low']:.2f}")
