@@ -289,10 +289,10 @@ def _defects(trajectory: PlantTrajectory, starts: PlantState, n_segments: int) -
 
 
 #: Segments vectorised together on CPU. One: batching gains nothing there (myolegs26 steps at
-#: 1,564 env-steps/s alone and 1,029 at batch 8, `benchmarks/plant_models_cpu.json`), it compiles
-#: slower (9 min for 24 segments of myolegs26's tracking gradient), and batched LAPACK kernels
-#: of jaxlib 0.10.2 deadlock on a 2-thread pool (`mskdiff.plant.batching`; seen here with 24
-#: segments in groups of 7, in the batched triangular solve).
+#: 1,564 env-steps/s alone and 1,029 at batch 8, `benchmarks/plant_models_cpu.json`), and
+#: batched LAPACK kernels of jaxlib 0.10.2 deadlock on a 2-thread pool (`mskdiff.plant.batching`;
+#: seen with 24 segments in groups of 7, in the batched triangular solve:
+#: `benchmarks/trajopt_segments_deadlock_stacks.txt`).
 SEGMENTS_TOGETHER_ON_CPU = 1
 
 
