@@ -13,13 +13,16 @@ needs the same targets met, which the JSON's figures say).
     python benchmarks/trajopt.py --configs myolegs26:1:100 --out benchmarks/trajopt_cpu.json
     python benchmarks/trajopt.py --configs myolegs26:1:100,myolegs26:8:100 --start 0.268 --end 1.18
 
-A configuration is `model:segments:iterations`, or `model:segments:iterations:Q/V/M` with the
-segment starts' scales (`mskdiff track --start-scale Q V M`). The JSON is written after every
-configuration.
+A configuration is `model:segments:iterations`, optionally followed by `:Q/V/M`, the segment
+starts' scales (`mskdiff track --start-scale Q V M`), and by `:static`, the first guess from
+static optimisation (`mskdiff track --first-guess static`). The JSON is written after every
+configuration, with the process's peak resident memory so far (`peak_rss_mib`: it only grows,
+so a configuration's own peak is exact only for the first one of a process).
 """
 
 import argparse
 import json
+import resource
 import time
 from pathlib import Path
 
@@ -34,7 +37,7 @@ PUBLISHED = {
 }
 
 
-def run_config(model: str, segments: int, iterations: int, start_scale, args,
+def run_config(model: str, segments: int, iterations: int, start_scale, first_guess: str, args,
                out_dir: Path) -> dict:
     """One `run_track` and its timings."""
     from mskdiff.cli.track import run_track
@@ -42,7 +45,8 @@ def run_config(model: str, segments: int, iterations: int, start_scale, args,
     began = time.perf_counter()
     summary = run_track(model=model, motion=args.motion, grf=args.grf, start=args.start,
                         end=args.end, out_dir=out_dir, segments=segments, start_scale=start_scale,
-                        knot_interval=args.knot_interval, max_iterations=iterations,
+                        knot_interval=args.knot_interval, first_guess=first_guess,
+                        max_iterations=iterations,
                         video=args.video, progress=True, resume=args.resume,
                         time_budget_s=None if args.minutes is None else 60 * args.minutes)
     total = time.perf_counter() - began
@@ -51,6 +55,7 @@ def run_config(model: str, segments: int, iterations: int, start_scale, args,
     summary["report"] = summary["report"].replace(str(out_dir), out_dir.name)
     summary.pop("video", None)
     summary["total_wall_s"] = total
+    summary["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     summary["resumed"] = args.resume
     # A resumed part's wall time is not the run's: no per-evaluation time or ratio for it.
     summary["seconds_per_evaluation"] = None if args.resume else (
@@ -89,20 +94,25 @@ def main() -> None:
     if args.append and Path(args.out).is_file():
         record["runs"] = json.loads(Path(args.out).read_text())["runs"]
     for config in args.configs.split(","):
-        model, segments, iterations, *scaled = config.split(":")
+        model, segments, iterations, *options = config.split(":")
+        first_guess = "static" if "static" in options else "constant"
+        scaled = [x for x in options if x != "static"]
         start_scale = [float(x) for x in scaled[0].split("/")] if scaled else None
         out_dir = Path(args.work) / (f"{model}_{segments}seg_{iterations}it"
-                                     + ("_scaled" if scaled else ""))
-        run = run_config(model, int(segments), int(iterations), start_scale, args, out_dir)
+                                     + ("_scaled" if scaled else "")
+                                     + ("_static" if first_guess == "static" else ""))
+        run = run_config(model, int(segments), int(iterations), start_scale, first_guess, args,
+                         out_dir)
         record["runs"].append(run)
+        Path(args.out).write_text(json.dumps(record, indent=1))
         figures = run["figures"]
+        ratio = run["ratio_vs_moco_track_low"]
         print(f"{config}: {run['result']} in {run['total_wall_s'] / 60:.1f} min "
               f"({run['iterations']} iterations, {run['seconds_per_evaluation'] or 0:.2f} "
               "s/evaluation, 0 when resumed);"
               f" coordinates {figures['coordinates_rms_mean_deg']:.2f} deg mean RMS, vertical GRF r "
               f"{figures['grf']['r']['vertical_r']:.2f}/{figures['grf']['l']['vertical_r']:.2f}; "
-              f"Moco's 101 min / this = {run['ratio_vs_moco_track_low']:.2f}")
-        Path(args.out).write_text(json.dumps(record, indent=1))
+              "Moco's 101 min / this = " + ("- (resumed)" if ratio is None else f"{ratio:.2f}"))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,10 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "interval (no equilibrium in the curves' domain for this input)."
     )
     nonfinite_state = "A state became non-finite (NaN or inf) during the solve."
+    nonfinite_gradient = (
+        "The objective was finite but its gradient was not (NaN or inf) at an accepted point; "
+        "the solution's stats say in which variables."
+    )
     data_not_reproduced = (
         "The solver stopped, but the fitted model does not reproduce the data: the residual is "
         "above the tolerance set for a fit (a local minimum, or a model that cannot fit them)."

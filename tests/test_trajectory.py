@@ -41,7 +41,7 @@ from mskdiff.solvers import (
     solve_trajectory,
     variable_scale,
 )
-from mskdiff.solvers.trajectory import _continue_starts
+from mskdiff.solvers.trajectory import _continue_starts, nonfinite_gradient
 
 N_STEPS = 48
 N_SEGMENTS = 2
@@ -284,6 +284,18 @@ def test_nonfinite_state(setup):
     assert solution.stats["nonfinite_step"] == 0 and solution.stats["num_steps"] == 0
     with pytest.raises(eqx.EquinoxRuntimeError, match="non-finite"):
         solve_trajectory(broken, max_steps=5, progress=False)
+
+
+@pytest.mark.x64
+def test_nonfinite_gradients_are_located(setup):
+    """A NaN or inf in the gradient ends the solve (`RESULTS.nonfinite_gradient`, not a
+    stalled line search) and is reported by variable and knot or segment start."""
+    _, problem = setup
+    grad = problem.variables(2)
+    assert nonfinite_gradient(grad) == {}
+    grad = eqx.tree_at(lambda g: g.controls.values, grad, grad.controls.values.at[2, 1].set(jnp.nan))
+    grad = eqx.tree_at(lambda g: g.starts.muscle, grad, grad.starts.muscle.at[0, 3].set(jnp.inf))
+    assert nonfinite_gradient(grad) == {"controls.values": [2], "starts.muscle": [0]}
 
 
 @pytest.mark.x64

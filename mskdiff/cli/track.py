@@ -52,9 +52,13 @@ def add_parser(commands) -> None:
                         metavar=("QPOS", "QVEL", "MUSCLE"),
                         help="multiple shooting: the optimiser sees segment starts divided by "
                              "these [rad or m, rad/s or m/s, muscle-state units] (controls by 1)")
+    parser.add_argument("--first-guess", choices=("constant", "static"), default="constant",
+                        help="excitations: constant 0.1, or static optimisation of the "
+                             "reference's inverse dynamics")
     parser.add_argument("--knot-interval", type=float, default=0.02, help="between knots [s]")
-    parser.add_argument("--max-iterations", type=int, default=200)
-    parser.add_argument("--checkpoint-every", type=int, default=10)
+    parser.add_argument("--max-iterations", type=int, default=200, help="L-BFGS iterations at most")
+    parser.add_argument("--checkpoint-every", type=int, default=10,
+                        help="iterations between checkpoints (checkpoint.eqx in --out)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="time budget: stop after the checkpointed part that passes it")
     parser.add_argument("--resume", action="store_true", help="continue from checkpoint.eqx")
@@ -75,6 +79,7 @@ def run(args) -> int:
     result = run_track(model=args.model, motion=args.motion, grf=args.grf, start=args.start,
                        end=args.end, out_dir=args.out, segments=args.segments,
                        start_scale=args.start_scale, knot_interval=args.knot_interval,
+                       first_guess=args.first_guess,
                        max_iterations=args.max_iterations,
                        checkpoint_every=args.checkpoint_every, resume=args.resume,
                        subject_mass=args.subject_mass, video=args.video,
@@ -94,13 +99,16 @@ def run(args) -> int:
 
 def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DEFAULT_WINDOW[1],
               out_dir="track_out", segments=1, start_scale=None, knot_interval=0.02,
-              max_iterations=200,
+              first_guess="constant", max_iterations=200,
               checkpoint_every=10, resume=False, subject_mass=85.0668, video=False,
               progress=True, time_budget_s=None) -> dict:
     """Build, solve and report the tracking problem (module docstring); returns `track.json`'s dict.
 
-    `start_scale`: `(qpos, qvel, muscle)` scales of the segment starts (`variable_scale`;
-    controls and residuals 1), or None (unscaled). With `time_budget_s`, the solve runs
+    `first_guess`: `'constant'` (excitations 0.1) or `'static'` (`static_guess`: static
+    optimisation of the reference's inverse dynamics, muscles of the first state and of the
+    segment starts in equilibrium at its activations). `start_scale`: `(qpos, qvel, muscle)`
+    scales of the segment starts (`variable_scale`; controls and residuals 1), or None
+    (unscaled). With `time_budget_s`, the solve runs
     `checkpoint_every` iterations at a time (each part resuming from the checkpoint) and stops
     after the part that passes the budget [s].
     """
@@ -110,7 +118,13 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
     from ..models import registry
     from ..models.kinematics import COORDINATE_SIGNS, coordinates_from_qpos
     from ..solvers import MultipleShooting, SingleShooting, solve_trajectory, variable_scale
-    from ..solvers.gait_tracking import gait_reference, reference_starts, tracking_problem
+    from ..solvers.gait_tracking import (
+        FIRST_GUESS_EXCITATION,
+        gait_reference,
+        reference_starts,
+        static_guess,
+        tracking_problem,
+    )
 
     model = registry.resolve(model)
     if model not in COORDINATE_SIGNS:
@@ -126,10 +140,18 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
     problem = tracking_problem(plant, mj_model, reference, knot_interval=knot_interval)
     shooting = SingleShooting() if segments == 1 else MultipleShooting(segments)
     init = scale = None
+    activation = FIRST_GUESS_EXCITATION
+    if first_guess == "static":
+        guess = static_guess(problem, reference, mj_model)
+        activation = guess.activation
+        first = plant.init(reference.qpos[0], reference.qvel[0], activation=activation[0])
+        problem = tracking_problem(plant, mj_model, reference, knot_interval=knot_interval,
+                                   initial_state=first)
+        init = guess.variables
     if segments > 1:
-        variables = problem.variables(1)
+        variables = problem.variables(1) if init is None else init
         init = type(variables)(variables.controls, variables.residuals,
-                               reference_starts(problem, reference, segments))
+                               reference_starts(problem, reference, segments, activation))
         if start_scale is not None:
             qpos, qvel, muscle = start_scale
             scale = variable_scale(init, qpos=qpos, qvel=qvel, muscle=muscle)
@@ -156,6 +178,7 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
     summary = {
         "model": model, "window_s": [start, end], "segments": segments,
         "start_scale": None if start_scale is None else list(start_scale),
+        "first_guess": first_guess,
         "knot_interval_s": knot_interval, "result": result_name(solution.result),
         "iterations": int(solution.stats["num_steps"]), "time_budget_s": time_budget_s,
         "evaluations": int(solution.stats["num_evaluations"]), "wall_time_s": wall,
@@ -164,6 +187,7 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
         "max_defect": float(solution.stats["max_defect"]),
         "penalty": float(solution.stats["penalty"]),
         "multiplier_updates": int(solution.stats["multiplier_updates"]),
+        "nonfinite_gradient": solution.stats["nonfinite_gradient"],
         "objective_history": [float(x) for x in solution.stats["objective_history"]],
         "floor_offset_m": reference.floor_offset,
         "unused_coordinates": list(reference.unused_coordinates),

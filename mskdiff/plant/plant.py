@@ -180,14 +180,20 @@ class AbstractPlant(eqx.Module):
     def init_batch(self, qpos, qvel=None, *, activation=0.01, throw: bool = True) -> PlantState:
         """`init` for a batch of envs: `qpos (n_envs, nq)`, `qvel (n_envs, nv)` (default zero).
 
-        Batched with `vmap_envs`, so large batches do not hit the CPU Cholesky deadlock.
+        `activation`: scalar, `(n_muscles,)` or `(n_envs, n_muscles)`. Batched with `vmap_envs`,
+        so large batches do not hit the CPU Cholesky deadlock.
         """
         qpos = jnp.asarray(qpos, dtype=float)
         if qpos.ndim != 2:
             raise ValueError(f"`qpos` must have shape (n_envs, {self.mjx_model.nq}), got {qpos.shape}")
-        qvel = jnp.zeros((qpos.shape[0], self.mjx_model.nv)) if qvel is None else qvel
-        init = lambda q, v: self.init(q, v, activation=activation, throw=throw)
-        return vmap_envs(init, self.mjx_model.nv)(qpos, jnp.asarray(qvel, dtype=float))
+        n_envs = qpos.shape[0]
+        qvel = jnp.zeros((n_envs, self.mjx_model.nv)) if qvel is None else qvel
+        activation = jnp.asarray(activation, dtype=float)
+        if activation.ndim == 2:
+            check_shape("activation", activation, (n_envs, self.n_muscles))
+        activation = jnp.broadcast_to(activation, (n_envs, self.n_muscles))
+        init = lambda q, v, a: self.init(q, v, activation=a, throw=throw)
+        return vmap_envs(init, self.mjx_model.nv)(qpos, jnp.asarray(qvel, dtype=float), activation)
 
     @eqx.filter_jit
     @_mjx_numpy_rules

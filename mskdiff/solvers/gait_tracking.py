@@ -21,13 +21,15 @@ $$J = w_q\,\text{CoordinateTracking} + w_F\,\text{GroundReactionTracking}
 
 `reference_starts` gives multiple shooting its segment starts from the reference (its `qpos`
 and `qvel`, muscles in equilibrium): a falling rollout of the first guess is no start for a
-walking cycle.
+walking cycle. `static_guess` gives the excitations and pelvis residuals a first guess from
+static optimisation of the reference's inverse dynamics (`mskdiff.solvers.static_optimisation`).
 """
 
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+import equinox as eqx
 import jax.numpy as jnp
 import mujoco
 import numpy as np
@@ -50,7 +52,8 @@ from .objectives import (
     ResidualPenalty,
     qpos_weights,
 )
-from .problem import StartStates, TrajectoryProblem
+from .problem import StartStates, TrajectoryProblem, TrajectoryVariables
+from .static_optimisation import inverse_dynamics, static_optimisation
 
 #: The walking trial's subject [kg] (`shared/reference/README.md`, section 4).
 TRIAL_SUBJECT_MASS = 85.0668
@@ -273,14 +276,59 @@ def tracking_problem(plant: AbstractPlant, mj_model: mujoco.MjModel, reference: 
 
 
 def reference_starts(problem: TrajectoryProblem, reference: GaitReference,
-                     n_segments: int) -> StartStates:
-    """Multiple shooting's free segment starts at the reference (muscles in equilibrium)."""
+                     n_segments: int, activation=FIRST_GUESS_EXCITATION) -> StartStates:
+    """Multiple shooting's free segment starts at the reference (muscles in equilibrium).
+
+    `activation`: scalar, or per reference frame `(n_frames, n_muscles)` (e.g.
+    `StaticGuess.activation`).
+    """
     n_steps = problem.horizon.n_steps
     if n_segments < 2 or n_steps % n_segments:
         raise ValueError(f"`n_segments` must be >= 2 and divide the {n_steps} steps, got "
                          f"{n_segments}")
     frames = np.arange(1, n_segments) * (n_steps // n_segments)
+    activation = np.asarray(activation, dtype=float)
     states = problem.plant.init_batch(jnp.asarray(reference.qpos[frames]),
                                       jnp.asarray(reference.qvel[frames]),
-                                      activation=FIRST_GUESS_EXCITATION)
+                                      activation=activation[frames] if activation.ndim else
+                                      activation)
     return StartStates.from_states(states)
+
+
+class StaticGuess(NamedTuple):
+    """A first guess from the reference's inverse dynamics (`static_guess`).
+
+    Attributes:
+        variables: single-shooting variables: excitation knots at the static activations
+            (residual knots as the problem's).
+        activation: static activations per reference frame [-], `(n_frames, n_muscles)`.
+        unmatched: generalised forces the muscles leave per frame [N, N m], `(n_frames, nv)`
+            (the free root's are the pelvis residual that inverse dynamics needs).
+    """
+
+    variables: TrajectoryVariables
+    activation: np.ndarray
+    unmatched: np.ndarray
+
+
+def static_guess(problem: TrajectoryProblem, reference: GaitReference,
+                 mj_model: mujoco.MjModel, *, moment_tolerance: float = 1.0) -> StaticGuess:
+    """Excitations from static optimisation of the reference's inverse dynamics.
+
+    `mskdiff.solvers.static_optimisation`: excitation knots are set to the static activations
+    at the knot times (activation dynamics' lag ignored). The residuals keep their guess: the
+    root loads of inverse dynamics on the trial (65 % of body weight RMS for myolegs26 over
+    0.268-1.18 s, most where the left foot's force is not measured) are no guess of a small
+    residual.
+    """
+    plant = problem.plant
+    qacc = np.gradient(reference.qvel, reference.time, axis=0)
+    moments = inverse_dynamics(mj_model, reference.qpos, reference.qvel, qacc, reference.forces)
+    activation, unmatched = static_optimisation(plant, mj_model, reference.qpos, reference.qvel,
+                                                moments, moment_tolerance=moment_tolerance)
+    frames = np.rint(np.asarray(problem.controls.knot_times) / plant.dt).astype(int)
+    excitation = np.clip(activation[frames], 0.01, 0.99)
+    controls = eqx.tree_at(lambda c: c.values, problem.controls,
+                           jnp.asarray(np.log(excitation / (1 - excitation))))
+    return StaticGuess(TrajectoryVariables(controls, problem.residuals, None), activation,
+                       unmatched)

@@ -21,9 +21,10 @@ does not recompile.
 `rtol * |value| + atol` (or the line search found no decrease); the solve succeeds when that
 happens with every continuity defect within `defect_tolerance` (multiple shooting: see
 `mskdiff.solvers.shooting` for the augmented Lagrangian), and stops with
-`max_steps_reached` after `max_steps` iterations, or `nonfinite_state` when the objective at
+`max_steps_reached` after `max_steps` iterations, `nonfinite_state` when the objective at
 an accepted point is not finite (`stats["nonfinite_step"]`: the first step whose state went
-NaN or inf).
+NaN or inf), or `nonfinite_gradient` when the objective is finite there but its gradient is
+not (`stats["nonfinite_gradient"]`: which variables, which knots or segment starts).
 
 **Scaling.** The optimiser sees `variables / scale` (`variable_scale`: the typical size of
 each variable's change, e.g. 1 for latent excitations and 0.01 rad for a start's `qpos`), so
@@ -78,7 +79,8 @@ class TrajectorySolution(Solution):
     `max_steps`, `num_evaluations`, `objective_history` (the objective at the start and after
     every iteration), `term_history` (name -> weighted values, likewise),
     `max_defect_history`, `max_defect`, `penalty` and `multiplier_updates` (augmented
-    Lagrangian), `nonfinite_step` (-1 if none) and `wall_time` [s] (this call).
+    Lagrangian), `nonfinite_step` (-1 if none), `nonfinite_gradient` (variable path -> rows
+    whose gradient is NaN or inf; empty if none) and `wall_time` [s] (this call).
 
     Attributes:
         trajectory: the rollout at the solution (segments joined), leading axis `n_steps`.
@@ -258,6 +260,25 @@ class _LoopState(eqx.Module):
     nonfinite: bool
 
 
+def _finite(point: Point) -> bool:
+    """The point's value and every gradient entry are finite."""
+    return math.isfinite(point.value) and not nonfinite_gradient(point.grad)
+
+
+def nonfinite_gradient(grad: TrajectoryVariables) -> dict[str, list[int]]:
+    """Where a gradient is not finite (empty when it is).
+
+    Variable path -> the rows (knots, segment starts) with a NaN or inf entry.
+    """
+    where = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(eqx.filter(grad, eqx.is_array))[0]:
+        bad = ~np.isfinite(np.asarray(leaf))
+        if bad.any():
+            rows = np.flatnonzero(bad.reshape(bad.shape[0], -1).any(axis=1)) if bad.ndim else []
+            where[jax.tree_util.keystr(path).lstrip(".")] = [int(r) for r in rows]
+    return where
+
+
 def _history_row(point: Point) -> list[float]:
     evaluation = point.aux
     return [float(evaluation.objective), _max_defect(evaluation),
@@ -401,8 +422,7 @@ class _Loop:
             point = self.evaluate(dataclasses.replace(point.variables, starts=starts), state)
         state = dataclasses.replace(state, variables=point.variables,
                                     optimiser_state=self.init_optimiser(point.variables),
-                                    evaluations=1 + n_sweeps,
-                                    nonfinite=not math.isfinite(point.value))
+                                    evaluations=1 + n_sweeps, nonfinite=not _finite(point))
         return state, point
 
     def init_optimiser(self, variables: TrajectoryVariables) -> PyTree:
@@ -434,7 +454,7 @@ class _Loop:
         state = dataclasses.replace(
             state, variables=new.variables, optimiser_state=optimiser_state,
             iteration=state.iteration + 1, inner_steps=state.inner_steps + 1,
-            evaluations=state.evaluations + used, nonfinite=not math.isfinite(new.value))
+            evaluations=state.evaluations + used, nonfinite=not _finite(new))
         history.append(_history_row(new))
         defect = history[-1][1]
         if state.nonfinite:
@@ -473,8 +493,9 @@ def _solution(problem: TrajectoryProblem, state: _LoopState, point: Point, histo
     """The `TrajectorySolution` at the last point."""
     evaluation: Evaluation = point.aux
     trajectory = evaluation.motion.trajectory
+    bad_gradient = nonfinite_gradient(point.grad) if math.isfinite(point.value) else {}
     if state.nonfinite:
-        result = RESULTS.nonfinite_state
+        result = RESULTS.nonfinite_gradient if bad_gradient else RESULTS.nonfinite_state
     elif state.converged:
         result = RESULTS.successful
     else:
@@ -487,7 +508,8 @@ def _solution(problem: TrajectoryProblem, state: _LoopState, point: Point, histo
              "term_history": {n: history[:, 2 + k] for k, n in enumerate(problem.term_names)},
              "max_defect_history": history[:, 1], "max_defect": float(history[-1, 1]),
              "penalty": state.penalty, "multiplier_updates": state.updates,
-             "nonfinite_step": int(trajectory.nonfinite_step), "wall_time": wall_time}
+             "nonfinite_step": int(trajectory.nonfinite_step),
+             "nonfinite_gradient": bad_gradient, "wall_time": wall_time}
     maybe_throw(variables, result, throw)
     return TrajectorySolution(
         value=variables, result=result, stats=stats, trajectory=trajectory,
