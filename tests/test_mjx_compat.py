@@ -27,3 +27,25 @@ def test_a_moved_field_fails_loudly_naming_the_version():
         _mjx_compat.check_private_fields(moved)
     with pytest.raises(_mjx_compat.MJXCompatibilityError, match=r"_impl\.efc_J"):
         _mjx_compat.has_constraints(types.SimpleNamespace())
+
+
+def test_the_wrap_angle_patch_keeps_mjx_values_and_has_a_finite_gradient():
+    """MJX's arccos wrap angle has a NaN gradient where the tangent points coincide (a tendon
+    leaving its wrapping geom); the patch gives the same arc lengths with a finite gradient."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from mujoco.mjx._src import support
+
+    assert support._length_circle is _mjx_compat.wrap_angle_length
+    original = _mjx_compat.MJX_LENGTH_CIRCLE
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p0, p1 = (jnp.asarray(rng.normal(size=2)) for _ in range(2))
+        for ind in (0, 1):
+            np.testing.assert_allclose(_mjx_compat.wrap_angle_length(p0, p1, ind, 0.03),
+                                       original(p0, p1, ind, 0.03), rtol=1e-5, atol=1e-7)
+    p0 = jnp.array([0.02, 0.01])
+    same = lambda length: jax.grad(lambda q: length(q, 2.0 * q, 1, 0.03))(p0)
+    assert not np.all(np.isfinite(same(original)))
+    assert np.all(np.isfinite(same(_mjx_compat.wrap_angle_length)))

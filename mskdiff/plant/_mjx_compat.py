@@ -1,10 +1,20 @@
-"""The only place in mskdiff that reads MJX's private fields (`mjx.Data._impl`).
+r"""The only place in mskdiff that reads MJX's private fields (`mjx.Data._impl`) or patches MJX.
 
 MJX keeps backend-specific arrays (actuator moment arms and velocities, the constraint
 Jacobian, contacts) in `data._impl`, whose layout is not public API and may move between
 MuJoCo releases. Every private read goes through the accessors below; a missing field raises
 `MJXCompatibilityError` naming the installed MuJoCo version, and `tests/test_mjx_compat.py`
 checks every field in `PRIVATE_FIELDS` on the installed MJX.
+
+One patch, applied when `mskdiff.plant` is imported (`patch_wrap_angle_gradient`): MJX's wrap
+angle of a spatial tendon around a sphere or cylinder, `support._length_circle`, is
+$\arccos(\mathrm{clip}(\hat p_0 \cdot \hat p_1, -1, 1))$, whose derivative is infinite where
+the two tangent points coincide (a tendon that leaves its wrapping geom: MJX evaluates every
+branch and selects afterwards) and NaN where the clip is active ($0 \cdot \infty$). It put NaN
+in myoLeg's rollout gradients on the walking trial (found with `jax_debug_nans`: step 13 from
+the trial's frame 95) while the values stayed finite. The replacement computes the same angle
+as $\operatorname{atan2}(|p_0 \times p_1|, p_0 \cdot p_1)$, whose gradient is finite there;
+`tests/test_mjx_compat.py` checks equal values and the finite gradient.
 """
 
 import jax.numpy as jnp
@@ -92,3 +102,35 @@ def contact_wrenches(mjx_model: mjx.Model, data: mjx.Data) -> tuple[Array, Array
     # Contact-frame rows are the axes: world = local @ frame.
     world = jnp.einsum("nki,nij->nkj", wrench.reshape(n, 2, 3), contact.frame.reshape(n, 3, 3))
     return world[:, 0], world[:, 1]
+
+
+def wrap_angle_length(p0: Array, p1: Array, ind: Array, rad: Array) -> Array:
+    """Arc length [m] of a tendon wrapped on a circle of radius `rad`.
+
+    `p0`, `p1`: the tangent points (2-D, in the wrap plane); `ind` picks the side as MJX's
+    `_length_circle` does.
+    """
+    p0, p1 = p0.reshape(-1), p1.reshape(-1)
+    cross = p0[1] * p1[0] - p0[0] * p1[1]
+    angle = jnp.arctan2(jnp.abs(cross), jnp.dot(p0, p1))  # in [0, pi], as arccos of the cosine
+    flip = ((cross > 0) & (ind != 0)) | ((cross < 0) & (ind == 0))
+    return rad * jnp.where(flip, 2 * jnp.pi - angle, angle)
+
+
+#: MJX's own `support._length_circle`, kept once patched (for comparison).
+MJX_LENGTH_CIRCLE = None
+
+
+def patch_wrap_angle_gradient() -> None:
+    """Replace MJX's `support._length_circle` with `wrap_angle_length` (module docstring)."""
+    global MJX_LENGTH_CIRCLE
+    from mujoco.mjx._src import support
+
+    if not hasattr(support, "_length_circle"):
+        raise MJXCompatibilityError(
+            f"MJX (mujoco {mujoco.__version__}) has no `mjx._src.support._length_circle`, which "
+            "mskdiff/plant/_mjx_compat.py replaces for a finite tendon-wrap gradient: check "
+            "whether the new MJX still takes an arccos there")
+    if MJX_LENGTH_CIRCLE is None:
+        MJX_LENGTH_CIRCLE = support._length_circle
+    support._length_circle = wrap_angle_length

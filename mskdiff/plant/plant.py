@@ -36,6 +36,8 @@ from ..muscle.mtu import AbstractMTU, MTUOutputs
 from . import _mjx_compat
 from .batching import vmap_envs
 
+_mjx_compat.patch_wrap_angle_gradient()
+
 #: The default MTU integrator: semi-implicit Euler with 4 sub-steps per physics step.
 DEFAULT_INTEGRATOR = SemiImplicitEuler(4)
 
