@@ -1,9 +1,9 @@
 """Time to a tracked gait: `mskdiff track` on the walking trial, against OpenSim Moco's figures.
 
 Each configuration (model, shooting segments, iterations) runs `mskdiff.cli.track.run_track`
-in this process and records the wall time (compilation included, and apart: the first
-evaluation), iterations, objective evaluations, seconds per gradient and the tracking figures
-(coordinate RMS, GRF r, pelvis residuals, largest defect), beside the published figures of
+in this process and records the wall time (compilation included), iterations, objective
+evaluations, seconds per gradient and the tracking figures (coordinate RMS, GRF r, pelvis
+residuals, largest defect), beside the published figures of
 direct collocation on CPUs: MocoTrack of a 3-D walking cycle, 101-148 min on 8 threads (Dembia
 et al. 2020, PLoS Comput Biol 16(12): e1008493, Table 1), and a 3-D predictive gait, ~20-36 min
 (Falisse et al. 2019, J R Soc Interface 16: 20190402). The ratio printed is Moco's lower figure

@@ -317,7 +317,7 @@ def static_guess(problem: TrajectoryProblem, reference: GaitReference,
 
     `mskdiff.solvers.static_optimisation`: excitation knots are set to the static activations
     at the knot times (activation dynamics' lag ignored). The residuals keep their guess: the
-    root loads of inverse dynamics on the trial (65 % of body weight RMS for myolegs26 over
+    root loads of inverse dynamics on the trial (0.65 body weights RMS for myolegs26 over
     0.268-1.18 s, most where the left foot's force is not measured) are no guess of a small
     residual.
     """
