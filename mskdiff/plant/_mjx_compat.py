@@ -11,8 +11,8 @@ angle of a spatial tendon around a sphere or cylinder, `support._length_circle`,
 $\arccos(\mathrm{clip}(\hat p_0 \cdot \hat p_1, -1, 1))$, whose derivative is infinite where
 the two tangent points coincide (a tendon that leaves its wrapping geom: MJX evaluates every
 branch and selects afterwards) and NaN where the clip is active ($0 \cdot \infty$). It put NaN
-in myoLeg's rollout gradients on the walking trial (found with `jax_debug_nans`: step 13 from
-the trial's frame 95) while the values stayed finite. The replacement computes the same angle
+in myoLeg's rollout gradients on the walking trial (found with `jax_debug_nans` on single plant
+steps) while the values stayed finite. The replacement computes the same angle
 as $\operatorname{atan2}(|p_0 \times p_1|, p_0 \cdot p_1)$, whose gradient is finite there;
 `tests/test_mjx_compat.py` checks equal values and the finite gradient.
 """
