@@ -79,6 +79,7 @@ def run_stand(*, model="myolegs26", seconds=0.5, knot_interval=0.05, iterations=
     solution = solve_trajectory(problem, max_steps=iterations, progress=progress, throw=False)
     wall = time.perf_counter() - began
     pose = np.asarray(problem.terms[0].values[0])
+    solved, guessed = np.asarray(solution.trajectory.qpos), np.asarray(guess.trajectory.qpos)
     summary = {
         "model": model, "seconds": float(problem.horizon.duration),
         "knot_interval_s": knot_interval, "result": result_name(solution.result),
@@ -88,19 +89,19 @@ def run_stand(*, model="myolegs26", seconds=0.5, knot_interval=0.05, iterations=
         "terms": {k: float(v) for k, v in solution.terms.items()},
         "objective_history": [float(x) for x in solution.stats["objective_history"]],
         "standing_height_m": float(pose[2]), "standing_pose": pose.tolist(),
-        "first_guess": _motion_figures(mj_model, np.asarray(guess.trajectory.qpos), pose),
-        "solution": _motion_figures(mj_model, np.asarray(solution.trajectory.qpos), pose),
+        "first_guess": _motion_figures(mj_model, guessed, pose),
+        "solution": _motion_figures(mj_model, solved, pose),
         "device": jax.devices()[0].device_kind, "out_dir": str(out_dir),
     }
     t = problem.horizon.dt * np.arange(1, problem.horizon.n_steps + 1)
     np.savez_compressed(
         out_dir / "stand.npz", model=model, time=t,
-        qpos=np.stack([solution.trajectory.qpos, guess.trajectory.qpos], axis=1),
+        qpos=np.stack([solved, guessed], axis=1),
         excitation=np.asarray(solution.excitation),
         activation=np.asarray(solution.trajectory.muscle.activation),
         muscle_names=np.asarray(plant.muscle_names))
-    _plot(out_dir / "stand.png", mj_model, t, summary, np.asarray(solution.trajectory.qpos),
-          np.asarray(guess.trajectory.qpos), np.asarray(solution.excitation), plant.muscle_names)
+    _plot(out_dir / "stand.png", mj_model, t, summary, solved, guessed,
+          np.asarray(solution.excitation), plant.muscle_names)
     if video:
         from .render import write_video
 

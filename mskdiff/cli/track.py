@@ -112,6 +112,7 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
     `checkpoint_every` iterations at a time (each part resuming from the checkpoint) and stops
     after the part that passes the budget [s].
     """
+    import equinox as eqx
     import jax
 
     from .._solution import result_name
@@ -145,8 +146,7 @@ def run_track(*, model="myolegs26", motion, grf, start=DEFAULT_WINDOW[0], end=DE
         guess = static_guess(problem, reference, mj_model)
         activation = guess.activation
         first = plant.init(reference.qpos[0], reference.qvel[0], activation=activation[0])
-        problem = tracking_problem(plant, mj_model, reference, knot_interval=knot_interval,
-                                   initial_state=first)
+        problem = eqx.tree_at(lambda p: p.initial_state, problem, first)
         init = guess.variables
     if segments > 1:
         variables = problem.variables(1) if init is None else init

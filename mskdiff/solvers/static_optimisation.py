@@ -68,7 +68,7 @@ def inverse_dynamics(mj_model: mujoco.MjModel, qpos, qvel, qacc, forces=None) ->
         equalities are not enforced: reduce with `coupling_jacobian` (as
         `static_optimisation` does).
     """
-    model = _without_contacts_and_limits(mj_model)
+    model = _unconstrained_copy(mj_model)
     data = mujoco.MjData(model)
     feet = {} if forces is None else foot_geom_ids(mj_model)
     out = np.zeros((len(qpos), model.nv))
@@ -84,8 +84,8 @@ def inverse_dynamics(mj_model: mujoco.MjModel, qpos, qvel, qacc, forces=None) ->
     return out
 
 
-def _without_contacts_and_limits(mj_model: mujoco.MjModel) -> mujoco.MjModel:
-    """A copy of the model whose contacts and joint limits exert no force."""
+def _unconstrained_copy(mj_model: mujoco.MjModel) -> mujoco.MjModel:
+    """A copy of the model whose contacts, joint limits and equalities exert no force."""
     model = copy.deepcopy(mj_model)
     model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
     model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_LIMIT)
