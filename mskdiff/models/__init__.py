@@ -1,4 +1,4 @@
-"""Built-in models: every myo-sim model as a plant (`load`), myoLeg, myolegs26, the tiny leg.
+"""Built-in models: every myo-sim model as a plant (`load`), myoLeg, myolegs26, the tiny test models.
 
 myoLeg has the Rajagopal 2016 muscle parameters; the others are converted from MuJoCo's muscles.
 Also here: poses, reference motions onto the models, and rollouts as OpenSim files.
@@ -30,13 +30,22 @@ from .rajagopal2016 import (
     rajagopal2016_default_mtu_lengths,
 )
 from .registry import ALIASES, MODELS, describe, host_mjmodel, load
-from .tiny import TINY_LEG_MUSCLES, tiny_leg_mjmodel, tiny_leg_mtu_lengths, tiny_leg_parameters
+from .tiny import (
+    TINY_BIPED_MUSCLES,
+    TINY_LEG_MUSCLES,
+    tiny_biped_mjmodel,
+    tiny_biped_parameters,
+    tiny_leg_mjmodel,
+    tiny_leg_mtu_lengths,
+    tiny_leg_parameters,
+)
 
 __all__ = [
     "ALIASES",
     "COORDINATE_SIGNS",
     "MODELS",
     "RAJAGOPAL2016_MUSCLE_NAMES",
+    "TINY_BIPED_MUSCLES",
     "TINY_LEG_MUSCLES",
     "MappedMotion",
     "coordinates_from_qpos",
@@ -61,6 +70,8 @@ __all__ = [
     "read_ik_coordinates",
     "satisfy_joint_equalities",
     "standing_qpos",
+    "tiny_biped_mjmodel",
+    "tiny_biped_parameters",
     "tiny_leg_mjmodel",
     "tiny_leg_mtu_lengths",
     "tiny_leg_parameters",

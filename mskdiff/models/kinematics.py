@@ -54,6 +54,7 @@ COORDINATE_SIGNS: dict[str, dict[str, float]] = {
     "myolegs": {},
     "myolegs26": {"knee_angle_r": -1.0, "knee_angle_l": -1.0, "mtp_angle_r": -1.0,
                   "mtp_angle_l": -1.0, "hip_adduction_l": -1.0, "hip_rotation_l": -1.0},
+    "tiny_biped": {},
 }
 
 _SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))

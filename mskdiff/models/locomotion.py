@@ -34,6 +34,8 @@ FOOT_GEOM_TEMPLATES: dict[str, tuple[str, ...]] = {
     # myoLeg's foot geoms, copied onto myolegs26's calcn and toes (`myolegs26_spec`).
     "myolegs26": ("foot_col1_{side}", "foot_col3_{side}", "foot_col4_{side}",
                   "bofoot_col1_{side}", "bofoot_col2_{side}"),
+    # the tiny biped of the tests (`mskdiff.models.tiny.tiny_biped_mjmodel`)
+    "tiny_biped": ("foot_{side}",),
 }
 
 SIDES = ("r", "l")

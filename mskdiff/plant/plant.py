@@ -53,6 +53,23 @@ class PlantState(eqx.Module):
     data: mjx.Data
     muscle: eqx.Module
 
+    def __getattr__(self, name: str):
+        """`mjx.Data`'s fields read through (`state.qpos` is `state.data.qpos`).
+
+        Environments keep a `PlantState` where MuJoCo Playground keeps an `mjx.Data`
+        (`State.data`, which its auto-reset wrapper resets), so code written for Playground
+        (`state.data.qpos`, its renderer) reads it unchanged.
+        """
+        if name.startswith("__") or name in ("data", "muscle"):
+            raise AttributeError(name)
+        return getattr(self.data, name)
+
+    def is_finite(self) -> Array:
+        """True when `qpos`, `qvel`, `qacc` and every muscle-state leaf are finite."""
+        d = self.data
+        leaves = [d.qpos, d.qvel, d.qacc, *jax.tree.leaves(self.muscle)]
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
 
 def _muscle_actuator_ids(mj_model: mujoco.MjModel, names: tuple[str, ...]) -> np.ndarray:
     """Indices of the actuators named `names`; unmatched names on either side raise."""

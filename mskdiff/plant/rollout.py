@@ -50,13 +50,6 @@ class PlantTrajectory(eqx.Module):
     extra: Any = None
 
 
-def _is_finite(state: PlantState) -> Array:
-    """True when every float leaf of the data's state and the muscle state is finite."""
-    d = state.data
-    leaves = [d.qpos, d.qvel, d.qacc, *jax.tree.leaves(state.muscle)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
 def _record(plant: AbstractPlant, state: PlantState, excitation: Array):
     """What the trajectory keeps of `state` (the `PlantTrajectory` fields, in order)."""
     return (state.data.time, state.data.qpos, state.data.qvel, jnp.clip(excitation, 0.0, 1.0),
@@ -77,7 +70,7 @@ def _single_rollout(plant, state, excitations, applied_forces, integrator, segme
         if forces is not None:
             state = PlantState(state.data.replace(qfrc_applied=forces), state.muscle)
         state = plant.step(state, excitation, integrator=integrator)
-        bad_step = jnp.where((bad_step < 0) & ~_is_finite(state), k, bad_step)
+        bad_step = jnp.where((bad_step < 0) & ~state.is_finite(), k, bad_step)
         extra = None if record is None else record(plant, state)
         return (state, bad_step), (_record(plant, state, excitation), extra)
 
