@@ -23,11 +23,12 @@ def test_brax_ppo_trains_on_every_task(task, reference_dir):
     network = functools.partial(ppo_networks.make_ppo_networks,
                                 policy_hidden_layer_sizes=(8,), value_hidden_layer_sizes=(8,))
     logs = []
-    make_policy, params, _ = ppo.train(
-        env, num_timesteps=80, num_evals=2, episode_length=10, num_envs=4, batch_size=4,
-        num_minibatches=1, unroll_length=5, num_updates_per_batch=1, network_factory=network,
-        wrap_env_fn=wrapper.wrap_for_brax_training, seed=0, run_evals=False,
-        log_training_metrics=True, progress_fn=lambda step, metrics: logs.append(metrics))
+    with jax.numpy_rank_promotion("allow"):  # Brax's normaliser broadcasts (suite: 'raise')
+        make_policy, params, _ = ppo.train(
+            env, num_timesteps=80, num_evals=2, episode_length=10, num_envs=4, batch_size=4,
+            num_minibatches=1, unroll_length=5, num_updates_per_batch=1, network_factory=network,
+            wrap_env_fn=wrapper.wrap_for_brax_training, seed=0, run_evals=False,
+            log_training_metrics=True, progress_fn=lambda step, metrics: logs.append(metrics))
     episodes = [m for m in logs if "episode/sum_reward" in m]
     assert episodes, "no episode finished"
     for term in env.reward_weights:  # every reward term reaches the trainer's logs

@@ -299,7 +299,7 @@ class MuscleEnv:
         qpos = self._joint_noise(qpos, key_pose)
         data = self.plant.init(qpos, qvel, activation=self._config.initial_activation,
                                throw=False)
-        info = {"rng": key_run, "last_action": jnp.zeros(self.action_size), **task_info}
+        info = {"rng": key_run, **task_info}
         obs = self._observe(data, info, key_obs)
         zero = jnp.zeros(())
         metrics = {f"reward/{term}": zero for term in self._weights} | {"nonfinite": zero}
@@ -315,7 +315,7 @@ class MuscleEnv:
         after = self._simulate(plant, state.data, jnp.clip(excitation, 0.0, 1.0), info)
         finite = after.is_finite()
         data = _tree_where(finite, after, state.data)
-        info = {**info, "rng": key, "last_action": action}
+        info = {**info, "rng": key}
         terms = self._rewards(data, excitation, info)
         reward = sum(self._weights[k] * terms[k] for k in self._weights)
         done = jnp.where(finite, self._terminated(data, info), True).astype(float)

@@ -210,7 +210,7 @@ class Imitate(MuscleEnv):
 
 def _relative_positions(data: mjx.Data, bodies: Array, root: int) -> Array:
     """Positions [m] of `bodies` relative to body `root`, world axes, `(n, 3)`."""
-    return data.xpos[bodies] - data.xpos[root]
+    return data.xpos[bodies] - data.xpos[root][None, :]
 
 
 #: Task name -> class (`mskdiff.rl.make`'s names).
