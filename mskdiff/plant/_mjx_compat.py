@@ -6,7 +6,9 @@ MuJoCo releases. Every private read goes through the accessors below; a missing 
 `MJXCompatibilityError` naming the installed MuJoCo version, and `tests/test_mjx_compat.py`
 checks every field in `PRIVATE_FIELDS` on the installed MJX.
 
-One patch, applied when `mskdiff.plant` is imported (`patch_wrap_angle_gradient`): MJX's wrap
+Two patches, applied when `mskdiff.plant` is imported.
+
+`patch_wrap_angle_gradient`: MJX's wrap
 angle of a spatial tendon around a sphere or cylinder, `support._length_circle`, is
 $\arccos(\mathrm{clip}(\hat p_0 \cdot \hat p_1, -1, 1))$, whose derivative is infinite where
 the two tangent points coincide (a tendon that leaves its wrapping geom: MJX evaluates every
@@ -15,6 +17,15 @@ in myoLeg's rollout gradients on the walking trial (found with `jax_debug_nans` 
 steps) while the values stayed finite. The replacement computes the same angle
 as $\operatorname{atan2}(|p_0 \times p_1|, p_0 \cdot p_1)$, whose gradient is finite there;
 `tests/test_mjx_compat.py` checks equal values and the finite gradient.
+
+`patch_muscle_timescale_gradient`: MJX's activation time constant of MuJoCo's own muscles,
+`support.muscle_dynamics_timescale`, blends the activation and deactivation constants with a
+quintic sigmoid of $\Delta u / w + 1/2$ and selects the hard switch where the smoothing width
+$w$ is 0 (MuJoCo's default). With $w = 0$ the sigmoid's argument is $\Delta u / 10^{-15}$, whose
+polynomial overflows in the unselected branch: the gradient of every step with MuJoCo's muscles
+was NaN (`MuJoCoMusclePlant`; found when Brax's APG trainer diverged to NaN parameters on
+`muscles="mujoco"`). The replacement clips the sigmoid's argument to [0, 1] before the
+polynomial: the same values, a finite gradient.
 """
 
 import jax.numpy as jnp
@@ -134,3 +145,36 @@ def patch_wrap_angle_gradient() -> None:
     if MJX_LENGTH_CIRCLE is None:
         MJX_LENGTH_CIRCLE = support._length_circle
     support._length_circle = wrap_angle_length
+
+
+#: MJX's own `support.muscle_dynamics_timescale`, kept once patched (for comparison).
+MJX_MUSCLE_TIMESCALE = None
+
+
+def muscle_timescale(dctrl: Array, tau_act: Array, tau_deact: Array, smoothing_width: Array
+                     ) -> Array:
+    """MuJoCo's muscle activation time constant [s] with a finite gradient (module docstring).
+
+    `dctrl`: excitation minus activation; `tau_act`, `tau_deact`: the activation-scaled time
+    constants [s]; `smoothing_width`: the sigmoid's width (0: switch at `dctrl = 0`).
+    """
+    hard = jnp.where(dctrl > 0, tau_act, tau_deact)
+    width = jnp.where(smoothing_width < mujoco.mjMINVAL, 1.0, smoothing_width)
+    x = jnp.clip(dctrl / width + 0.5, 0.0, 1.0)
+    smooth = tau_deact + (tau_act - tau_deact) * x ** 3 * (3 * x * (2 * x - 5) + 10)
+    return jnp.where(smoothing_width < mujoco.mjMINVAL, hard, smooth)
+
+
+def patch_muscle_timescale_gradient() -> None:
+    """Replace MJX's `support.muscle_dynamics_timescale` with `muscle_timescale` (docstring)."""
+    global MJX_MUSCLE_TIMESCALE
+    from mujoco.mjx._src import support
+
+    if not hasattr(support, "muscle_dynamics_timescale"):
+        raise MJXCompatibilityError(
+            f"MJX (mujoco {mujoco.__version__}) has no `mjx._src.support."
+            "muscle_dynamics_timescale`, which mskdiff/plant/_mjx_compat.py replaces for a finite "
+            "muscle-activation gradient: check whether the new MJX still overflows there")
+    if MJX_MUSCLE_TIMESCALE is None:
+        MJX_MUSCLE_TIMESCALE = support.muscle_dynamics_timescale
+    support.muscle_dynamics_timescale = muscle_timescale

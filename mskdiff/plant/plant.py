@@ -37,6 +37,7 @@ from . import _mjx_compat
 from .batching import vmap_envs
 
 _mjx_compat.patch_wrap_angle_gradient()
+_mjx_compat.patch_muscle_timescale_gradient()
 
 #: The default MTU integrator: semi-implicit Euler with 4 sub-steps per physics step.
 DEFAULT_INTEGRATOR = SemiImplicitEuler(4)
