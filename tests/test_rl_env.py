@@ -135,8 +135,6 @@ def test_bad_actions_raise(stand):
     with pytest.raises(TypeError, match="floating point"):
         stand.step(state, jnp.zeros(12, dtype=jnp.int32))
     checked = rl.make("stand", TINY, episode_seconds=0.06)
-    with pytest.raises(eqx.EquinoxRuntimeError, match="NaN or inf"):
-        eqx.filter_jit(checked.step)(state, jnp.full(12, jnp.nan)).obs.block_until_ready()
     with pytest.raises(jax.errors.JaxRuntimeError, match="NaN or inf"):  # trainers' `jax.jit`
         jax.jit(checked.step)(state, jnp.full(12, jnp.nan)).obs.block_until_ready()
 
@@ -217,4 +215,4 @@ def test_episode_reward_gradient_matches_central_differences(getkey):
     for part in grad:
         assert np.all(np.isfinite(part)) and np.any(part != 0)
     assert_parts_match_finite_differences(lambda x: value_and_grad(x)[0], inputs, grad,
-                                          key=getkey(), rtol=1e-4)
+                                          key=getkey(), rtol=1e-4, directions=2)

@@ -39,6 +39,16 @@ def _spaces(env: MuscleEnv) -> tuple[gymnasium.spaces.Box, gymnasium.spaces.Box]
     return observation, action
 
 
+def _checked_actions(state, actions, space: gymnasium.spaces.Box) -> jnp.ndarray:
+    """`actions` as float32 of `space`'s shape; errors before `reset` or for another shape."""
+    if state is None:
+        raise RuntimeError("call reset() before step()")
+    actions = np.asarray(actions, dtype=np.float32)
+    if actions.shape != space.shape:
+        raise ValueError(f"actions must have shape {space.shape}, got {actions.shape}")
+    return jnp.asarray(actions)
+
+
 def _info(state) -> dict[str, Any]:
     """The metrics of a state as Python floats (reward terms, fault counters)."""
     return {k: np.asarray(v).item() for k, v in state.metrics.items()}
@@ -70,13 +80,8 @@ class MuscleGymEnv(gymnasium.Env):
 
     def step(self, action):
         """One control step; `(obs, reward, terminated, truncated, info)`."""
-        if self._state is None:
-            raise RuntimeError("call reset() before step()")
-        action = np.asarray(action, dtype=np.float32)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"an action must have shape {self.action_space.shape}, got "
-                             f"{action.shape}")
-        self._state = self._step(self._state, jnp.asarray(action))
+        action = _checked_actions(self._state, action, self.action_space)
+        self._state = self._step(self._state, action)
         self._steps += 1
         terminated = bool(self._state.done)
         truncated = not terminated and self._steps >= self.env.episode_length
@@ -135,13 +140,8 @@ class MuscleVectorEnv(VectorEnv):
 
     def step(self, actions):
         """Step every env; those that ended at the last step are reset instead."""
-        if self._state is None:
-            raise RuntimeError("call reset() before step()")
-        actions = np.asarray(actions, dtype=np.float32)
-        if actions.shape != self.action_space.shape:
-            raise ValueError(f"actions must have shape {self.action_space.shape}, got "
-                             f"{actions.shape}")
-        stepped = self._step(self._state, jnp.asarray(actions))
+        actions = _checked_actions(self._state, actions, self.action_space)
+        stepped = self._step(self._state, actions)
         if self._autoreset.any():
             fresh = self._reset(self._keys(self._autoreset))
             mask = jnp.asarray(self._autoreset)
