@@ -10,9 +10,9 @@ import pytest
 from mskdiff.cli import main
 from mskdiff.io.opensim_results import write_coordinates
 from mskdiff.models.kinematics import COORDINATE_SIGNS, OPENSIM_TO_WORLD
+from mskdiff.models.locomotion import foot_heights
 from mskdiff.models.myolegs26 import myolegs26_mjmodel
 from mskdiff.solvers.gait_tracking import (
-    foot_heights,
     gait_reference,
     read_coordinates,
     read_ground_reactions,

@@ -263,3 +263,22 @@ def random_standing_qpos(mj_model: mujoco.MjModel, rng: np.random.Generator, *,
         step = rng.uniform(-spread, spread) * (high - low)
         qpos[adr] = np.clip(qpos[adr] + step, low, high)
     return place_on_floor(mj_model, satisfy_joint_equalities(mj_model, qpos))
+
+
+def foot_heights(mj_model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """Per frame, the lowest foot collision geom's signed distance to the floor [m], `(n,)`."""
+    floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+    geoms = np.concatenate(list(foot_geom_ids(mj_model).values()))
+    data = mujoco.MjData(mj_model)
+    heights = []
+    for q in qpos:
+        data.qpos[:] = q
+        mujoco.mj_kinematics(mj_model, data)
+        heights.append(min(mujoco.mj_geomDistance(mj_model, data, int(g), floor, 10.0, None)
+                           for g in geoms))
+    return np.asarray(heights)
+
+
+def floor_offset(mj_model: mujoco.MjModel, qpos: np.ndarray, penetration: float) -> float:
+    """Vertical shift [m] that sinks the lower foot `penetration` into the floor, median frame."""
+    return float(-np.median(foot_heights(mj_model, qpos)) - penetration)

@@ -11,7 +11,7 @@ pelvis by one stride per cycle (`ReferenceCycle.stride`).
 
 The coordinates are mapped onto the model by `mskdiff.models.map_motion` (cubic splines, the
 model's sign conventions) on the environment's control grid, lowered or raised so that the
-lowest colliding geom sinks `penetration` into the floor on the median frame.
+lower foot sinks `penetration` into the floor on the median frame (`floor_offset`).
 """
 
 import re
@@ -24,6 +24,7 @@ import numpy as np
 
 from ..io.reference import read_csv
 from ..models.kinematics import map_motion, read_ik_coordinates
+from ..models.locomotion import floor_offset
 
 #: Coordinates negated by the left-right mirror (OpenSim names).
 MIRROR_NEGATED = ("pelvis_list", "pelvis_rotation", "pelvis_tz", "lumbar_bending",
@@ -115,7 +116,7 @@ def reference_cycle(mj_model: mujoco.MjModel, reference_dir, dt: float, *,
         reference_dir: the folder with `walk_ik_coordinates.csv` and `walk_gait_events.csv`.
         dt: the control period [s].
         signs: the model's `COORDINATE_SIGNS` (joints that turn the other way from OpenSim's).
-        penetration: depth [m] of the lowest geom in the floor on the median frame.
+        penetration: depth [m] of the lower foot in the floor on the median frame.
 
     Raises:
         FileNotFoundError: naming the missing file.
@@ -133,7 +134,7 @@ def reference_cycle(mj_model: mujoco.MjModel, reference_dir, dt: float, *,
     grid = np.arange(n_frames + 1) * period / n_frames  # the period rounded to whole steps
     mapped = map_motion(mj_model, times, cycle, times=grid, signs=signs)
     qpos, qvel = mapped.qpos.copy(), mapped.qvel * (period / (n_frames * dt))
-    qpos[:, 2] += _floor_offset(mj_model, qpos, penetration)
+    qpos[:, 2] += floor_offset(mj_model, qpos, penetration)
     ee_bodies = np.array([mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_BODY, b)
                           for b in END_EFFECTORS])
     pelvis = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_BODY, "pelvis")
@@ -142,21 +143,6 @@ def reference_cycle(mj_model: mujoco.MjModel, reference_dir, dt: float, *,
     ee, com = _kinematics(mj_model, qpos[:-1], ee_bodies, pelvis)
     return ReferenceCycle(dt, qpos[:-1], qvel[:-1], ee, com, qpos[-1, :3] - qpos[0, :3],
                           ee_bodies)
-
-
-def _floor_offset(mj_model: mujoco.MjModel, qpos: np.ndarray, penetration: float) -> float:
-    """Vertical shift [m] that sinks the lowest colliding geom `penetration` on the median frame."""
-    data = mujoco.MjData(mj_model)
-    floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
-    geoms = [g for g in range(mj_model.ngeom) if g != floor and mj_model.geom_contype[g]]
-    lowest = []
-    for frame in qpos:
-        data.qpos[:] = frame
-        data.qpos[2] += 5.0  # no contact, so the distance is the height above the floor
-        mujoco.mj_kinematics(mj_model, data)
-        lowest.append(min(mujoco.mj_geomDistance(mj_model, data, g, floor, 10.0, np.zeros(6))
-                          for g in geoms) - 5.0)
-    return -float(np.median(lowest)) - penetration
 
 
 def _kinematics(mj_model: mujoco.MjModel, qpos: np.ndarray, bodies: np.ndarray, root: int

@@ -42,7 +42,7 @@ from ..models.kinematics import (
     map_motion,
     read_ik_coordinates,
 )
-from ..models.locomotion import SIDES, foot_geom_ids
+from ..models.locomotion import SIDES, floor_offset, foot_geom_ids
 from ..plant.plant import AbstractPlant, PlantState
 from .controls import KnotControls, ResidualActuators
 from .objectives import (
@@ -183,25 +183,6 @@ def root_joint(mj_model: mujoco.MjModel) -> int:
 
 def _root_height_index(mj_model: mujoco.MjModel) -> int:
     return int(mj_model.jnt_qposadr[root_joint(mj_model)]) + 2
-
-
-def foot_heights(mj_model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
-    """Per frame, the lowest foot collision geom's signed distance to the floor [m], `(n,)`."""
-    floor = mujoco.mj_name2id(mj_model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
-    geoms = np.concatenate(list(foot_geom_ids(mj_model).values()))
-    data = mujoco.MjData(mj_model)
-    heights = []
-    for q in qpos:
-        data.qpos[:] = q
-        mujoco.mj_kinematics(mj_model, data)
-        heights.append(min(mujoco.mj_geomDistance(mj_model, data, int(g), floor, 10.0, None)
-                           for g in geoms))
-    return np.asarray(heights)
-
-
-def floor_offset(mj_model: mujoco.MjModel, qpos: np.ndarray, penetration: float) -> float:
-    """Vertical shift [m] that sinks the lower foot `penetration` into the floor, median frame."""
-    return float(-np.median(foot_heights(mj_model, qpos)) - penetration)
 
 
 class TrackingWeights(NamedTuple):
