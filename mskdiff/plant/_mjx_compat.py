@@ -132,19 +132,31 @@ def wrap_angle_length(p0: Array, p1: Array, ind: Array, rad: Array) -> Array:
 MJX_LENGTH_CIRCLE = None
 
 
+def _replace_support_function(name: str, replacement, purpose: str):
+    """Put `replacement` in place of `mjx._src.support.<name>`; return MJX's original.
+
+    Raises:
+        MJXCompatibilityError: this MJX has no such function (`purpose` says what to check).
+    """
+    from mujoco.mjx._src import support
+
+    original = getattr(support, name, None)
+    if original is None:
+        raise MJXCompatibilityError(
+            f"MJX (mujoco {mujoco.__version__}) has no `mjx._src.support.{name}`, which "
+            f"mskdiff/plant/_mjx_compat.py replaces {purpose}")
+    setattr(support, name, replacement)
+    return original
+
+
 def patch_wrap_angle_gradient() -> None:
     """Replace MJX's `support._length_circle` with `wrap_angle_length` (module docstring)."""
     global MJX_LENGTH_CIRCLE
-    from mujoco.mjx._src import support
-
-    if not hasattr(support, "_length_circle"):
-        raise MJXCompatibilityError(
-            f"MJX (mujoco {mujoco.__version__}) has no `mjx._src.support._length_circle`, which "
-            "mskdiff/plant/_mjx_compat.py replaces for a finite tendon-wrap gradient: check "
-            "whether the new MJX still takes an arccos there")
+    original = _replace_support_function(
+        "_length_circle", wrap_angle_length,
+        "for a finite tendon-wrap gradient: check whether the new MJX still takes an arccos there")
     if MJX_LENGTH_CIRCLE is None:
-        MJX_LENGTH_CIRCLE = support._length_circle
-    support._length_circle = wrap_angle_length
+        MJX_LENGTH_CIRCLE = original
 
 
 #: MJX's own `support.muscle_dynamics_timescale`, kept once patched (for comparison).
@@ -168,13 +180,8 @@ def muscle_timescale(dctrl: Array, tau_act: Array, tau_deact: Array, smoothing_w
 def patch_muscle_timescale_gradient() -> None:
     """Replace MJX's `support.muscle_dynamics_timescale` with `muscle_timescale` (docstring)."""
     global MJX_MUSCLE_TIMESCALE
-    from mujoco.mjx._src import support
-
-    if not hasattr(support, "muscle_dynamics_timescale"):
-        raise MJXCompatibilityError(
-            f"MJX (mujoco {mujoco.__version__}) has no `mjx._src.support."
-            "muscle_dynamics_timescale`, which mskdiff/plant/_mjx_compat.py replaces for a finite "
-            "muscle-activation gradient: check whether the new MJX still overflows there")
+    original = _replace_support_function(
+        "muscle_dynamics_timescale", muscle_timescale,
+        "for a finite muscle-activation gradient: check whether the new MJX still overflows there")
     if MJX_MUSCLE_TIMESCALE is None:
-        MJX_MUSCLE_TIMESCALE = support.muscle_dynamics_timescale
-    support.muscle_dynamics_timescale = muscle_timescale
+        MJX_MUSCLE_TIMESCALE = original
