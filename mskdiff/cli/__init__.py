@@ -17,10 +17,10 @@ from functools import partial
 from pathlib import Path
 
 from .. import _quiet  # before the commands: it silences MJX's "Failed to import warp" lines
-from . import fit, gait_report, models, mtu, render, simulate, stand, track, validate
+from . import fit, gait_report, models, mtu, render, simulate, stand, track, train, validate
 
 #: The command modules, in the order `--help` lists them.
-COMMANDS = (mtu, simulate, stand, render, fit, track, validate, gait_report, models)
+COMMANDS = (mtu, simulate, stand, render, fit, track, train, validate, gait_report, models)
 #: Where compiled programs are kept unless `MSKDIFF_JAX_CACHE` says otherwise (as in the tests).
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "mskdiff-jax"
 #: What the library raises on bad input or a failed run (`EquinoxRuntimeError` and

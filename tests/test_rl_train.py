@@ -1,0 +1,225 @@
+"""Policy training (`mskdiff.rl.train`): each algorithm's loss against finite differences, each
+solves the one-joint `Reach` task within a stated budget, resume equals an uninterrupted run,
+two devices and two processes equal one device, SAR recovers known synergies, `mskdiff train`."""
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from helpers import directional_derivatives
+
+from mskdiff.cli import main
+from mskdiff.cli.train import make_algorithm
+from mskdiff.rl.reach import Reach
+from mskdiff.rl.train import (
+    APG,
+    PPO,
+    SHAC,
+    BatchedEnv,
+    GradientPPO,
+    Normalizer,
+    env_mesh,
+    load_policy,
+    train,
+)
+from mskdiff.rl.train.sar import SynergyEnv, fit_synergies, variance_accounted_for
+
+WORKER = Path(__file__).with_name("train_worker.py")
+#: Untrained, the final angle error is ~0.5 rad (initial angles and targets uniform in +-0.8).
+SOLVED_ERROR = 0.1  # rad
+#: name -> (algorithm, env steps): each reached SOLVED_ERROR in about half of its budget.
+BUDGETS = {
+    "ppo": (PPO(num_envs=64, unroll_length=16, num_epochs=4, learning_rate=1e-3,
+                hidden=(32, 32)), 40_000),
+    "apg": (APG(num_envs=64, horizon=25, learning_rate=3e-3, hidden=(32, 32)), 48_000),
+    "shac": (SHAC(num_envs=64, horizon=16, hidden=(32, 32)), 48_000),
+    "gippo": (GradientPPO(num_envs=64, unroll_length=16, num_epochs=4, learning_rate=1e-3,
+                          hidden=(32, 32)), 48_000),
+}
+
+
+def test_bad_configurations_name_the_field():
+    with pytest.raises(ValueError, match="learning_rate"):
+        PPO(learning_rate=-1e-3)
+    with pytest.raises(ValueError, match="divisible by `num_minibatches`"):
+        PPO(num_envs=10, unroll_length=3, num_minibatches=4)
+    with pytest.raises(ValueError, match=r"`num_envs` \(3\) must be divisible by the number of "
+                                         r"devices \(2\)"):
+        env_mesh(3, jax.devices() * 2)
+    with pytest.raises(ValueError, match="unknown algorithm 'dqn'.*ppo"):
+        make_algorithm("dqn")
+    with pytest.raises(ValueError, match="target_smoothing"):
+        SHAC(target_smoothing=0.0)
+    with pytest.raises(ValueError, match="horizon"):
+        APG(horizon=0)
+    with pytest.raises(ValueError, match="steps"):
+        train(Reach(), PPO(), steps=0)
+    with pytest.raises(ValueError, match="resume"):
+        train(Reach(), PPO(), steps=10, resume=True)
+    with pytest.raises(ValueError, match="moment_arm"):
+        Reach(moment_arm=-0.01)
+    with pytest.raises(ValueError, match="samples"):
+        fit_synergies(np.zeros((3, 8)), 2)
+    with pytest.raises(ValueError, match="phi"):
+        SynergyEnv(Reach(), fit_synergies(np.random.default_rng(0).uniform(size=(40, 2)), 1), 0)
+
+
+@pytest.mark.x64
+def test_losses_match_central_differences(getkey):
+    """d(loss)/d(networks) of PPO, gradient-augmented PPO, APG and SHAC (float64); APG's and
+    SHAC's go through 5 steps of the muscle-driven joint, from random states."""
+    env = BatchedEnv(Reach(), 4)
+    normalizer = Normalizer.init(env.observation_size).update(jr.normal(getkey(), (64, 8)))
+    actor, critic = PPO(hidden=(8, 8))._networks(env, getkey())
+    obs = jr.normal(getkey(), (32, env.observation_size))
+    actions = jax.vmap(actor.mean)(normalizer(obs)) + 0.3 * jr.normal(getkey(), (32, 2))
+    batch = {"obs": obs, "action": actions,
+             "log_prob": jax.vmap(actor.log_prob)(normalizer(obs), actions)
+             + 0.05 * jr.normal(getkey(), (32,)),
+             "advantage": jr.normal(getkey(), (32,)), "target": jr.normal(getkey(), (32,)),
+             "action_gradient": jr.normal(getkey(), (32, 2))}
+    ppo_losses = [eqx.filter_jit(lambda m, a=a: a.loss(m, normalizer, batch)[0])
+                  for a in (PPO(), GradientPPO())]
+    for loss in ppo_losses:
+        _assert_gradient_matches(loss, (actor, critic), getkey)
+    starts = [env.reset(key) for key in jr.split(getkey(), 3)]  # random states: 2 steps on
+    starts = [env.step(env.step(e, jr.uniform(getkey(), (4, 2), minval=-1), getkey())[0],
+                       jr.uniform(getkey(), (4, 2), minval=-1), getkey())[0] for e in starts]
+    apg = eqx.filter_jit(lambda a, e: APG(horizon=5).loss(a, normalizer, env, e, jr.key(1))[0])
+    shac = eqx.filter_jit(lambda a, e: SHAC(num_envs=4, horizon=5).actor_loss(
+        a, normalizer, critic, env, e, jr.key(1))[0])
+    for loss in (apg, shac):
+        _assert_gradient_matches(lambda a, loss=loss: loss(a, starts[0]), actor, getkey)
+        for start in starts[1:]:  # finite from other random states
+            grad = eqx.filter_jit(eqx.filter_grad(loss))(actor, start)
+            assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(eqx.filter(grad,
+                                                                                  eqx.is_array)))
+
+
+def _assert_gradient_matches(loss, models, getkey):
+    value, grad = eqx.filter_jit(eqx.filter_value_and_grad(loss))(models)
+    assert np.isfinite(value)
+    leaves = jax.tree.leaves(eqx.filter(grad, eqx.is_array))
+    assert all(np.all(np.isfinite(leaf)) for leaf in leaves)
+    assert any(np.any(leaf != 0) for leaf in leaves)
+    for _ in range(2):
+        ad, fd = directional_derivatives(loss, models, key=getkey(), grad=grad)
+        assert abs(ad - fd) <= 1e-5 * abs(fd), (ad, fd)
+
+
+@pytest.mark.parametrize("name", list(BUDGETS))
+def test_algorithm_solves_reach(name):
+    algorithm, steps = BUDGETS[name]
+    result = train(Reach(), algorithm, steps=steps, num_eval_envs=64, progress=False)
+    final = result.history[-1]
+    assert final["eval/final/angle_error"] < SOLVED_ERROR, final
+    assert all(row["grad_nonfinite"] == 0 for row in result.history)
+    assert all(np.isfinite(row["grad_norm"]) for row in result.history)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    algorithm = PPO(num_envs=8, unroll_length=8, num_minibatches=2, hidden=(8, 8))
+    options = dict(num_eval_envs=4, checkpoint_every=2, progress=False)
+    steps = 4 * algorithm.steps_per_update
+    whole = train(Reach(), algorithm, steps=steps, out=tmp_path / "whole", **options)
+    train(Reach(), algorithm, steps=steps // 2, out=tmp_path / "parts", **options)
+    resumed = train(Reach(), algorithm, steps=steps, out=tmp_path / "parts", resume=True,
+                    **options)
+    as_numbers = lambda state: [np.asarray(jr.key_data(x) if jax.dtypes.issubdtype(
+        x.dtype, jax.dtypes.prng_key) else x) for x in jax.tree.leaves(eqx.filter(state,
+                                                                                  eqx.is_array))]
+    for a, b in zip(as_numbers(whole.state), as_numbers(resumed.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # the same metrics (the interrupted run also evaluated where it stopped), NaN == NaN
+    training = lambda rows: [{k: v for k, v in r.items() if k != "wall_time"
+                              and not k.startswith("eval/")} for r in rows]
+    np.testing.assert_equal(training(whole.history), training(resumed.history))
+    np.testing.assert_equal(whole.history[-1]["eval/episode_return"],
+                            resumed.history[-1]["eval/episode_return"])
+    assert len((tmp_path / "parts" / "metrics.csv").read_text().splitlines()) == 5
+    # a policy loads back for evaluation in two lines
+    policy = load_policy(tmp_path / "whole")
+    obs = jr.normal(jr.key(0), (Reach().observation_size,))
+    np.testing.assert_array_equal(policy(obs), whole.policy(obs))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _run_workers(commands: list[list[str]]) -> None:
+    workers = [subprocess.Popen([sys.executable, str(WORKER), *c], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for c in commands]
+    for worker in workers:
+        output = worker.communicate(timeout=600)[0]
+        assert worker.returncode == 0, output[-3000:]
+
+
+def test_two_devices_and_two_processes_equal_one_device(tmp_path):
+    """Data-parallel PPO (3 updates, 8 envs): sharded over 2 emulated CPU devices, and over 2
+    processes joined by `jax.distributed.initialize`, it ends with one device's networks
+    (float32; the sharded gradient sums in another order)."""
+    port = str(_free_port())
+    _run_workers([["devices", "2", str(tmp_path / "devices.npz")],
+                  *[["process", str(k), "2", port, str(tmp_path / f"process{k}.npz")]
+                    for k in range(2)]])
+    devices = list(np.load(tmp_path / "devices.npz").values())
+    two_devices, one_device = devices[:len(devices) // 2], devices[len(devices) // 2:]
+    processes = [list(np.load(tmp_path / f"process{k}.npz").values()) for k in range(2)]
+    for run in (two_devices, *processes):
+        for got, want in zip(run, one_device, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    for a, b in zip(*processes, strict=True):  # every process holds the same networks
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sar_recovers_known_synergies():
+    """Activations mixed from 3 known non-negative synergies (independent, non-Gaussian
+    drives, 1 % noise): VAF passes 0.99 at 3 synergies and not before; PCA -> ICA finds each
+    synergy's direction (|cos| > 0.99); the composed map equals scikit-learn's chain."""
+    rng = np.random.default_rng(0)
+    synergies = rng.uniform(0.0, 1.0, (8, 3))
+    drives = rng.exponential(0.1, (2000, 3))
+    activations = np.clip(drives @ synergies.T + 0.01 * rng.normal(size=(2000, 8)), 0.0, 1.0)
+    vaf = variance_accounted_for(activations)
+    assert vaf[1] < 0.95 < 0.99 < vaf[2]
+    fitted = fit_synergies(activations, 3)
+    unit = lambda m: m / np.linalg.norm(m, axis=0)
+    cosines = np.abs(unit(synergies).T @ unit(np.asarray(fitted.matrix)))
+    assert np.all(cosines.max(axis=1) > 0.99), cosines
+    # the synergy env: phi * synergy action + (1 - phi) * full action
+    env = SynergyEnv(Reach(), fit_synergies(activations[:, :2], 1), phi=0.66)
+    assert env.action_size == 1 + 2
+    action = jnp.array([0.3, -0.5, 0.9])
+    expected = 0.66 * (2 * env.synergies.activations(action[:1]) - 1) + 0.34 * action[1:]
+    np.testing.assert_allclose(env.muscle_action(action), expected, rtol=1e-6)
+    state = env.step(env.reset(jr.key(0)), action)
+    assert np.isfinite(float(state.reward))
+
+
+def test_train_command_writes_runs_and_loads_back(tmp_path, capsys):
+    out = tmp_path / "train"
+    code = main(["train", "--task", "reach", "--algo", "ppo", "--steps", "2048", "--seeds", "2",
+                 "--num-envs", "16", "--hidden", "8,8", "--eval-every", "2", "--out", str(out),
+                 "--no-progress"])
+    assert code == 0
+    summary = json.loads((out / "train.json").read_text())
+    assert [run["seed"] for run in summary["runs"]] == [0, 1]
+    assert all(np.isfinite(run["eval_return"]) for run in summary["runs"])
+    assert (out / "train.png").is_file() and (out / "seed_1" / "metrics.csv").is_file()
+    assert "final evaluation return" in capsys.readouterr().out
+    policy = load_policy(out / "seed_0")
+    assert policy(jnp.zeros(8)).shape == (2,)
+    with pytest.raises(SystemExit) as usage:
+        main(["train", "--algo", "dqn"])
+    assert usage.value.code == 2
