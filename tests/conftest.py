@@ -83,7 +83,8 @@ def getkey():
 #: by test count switched off in `pytest_configure`) files go to the workers in collection order,
 #: so starting with these keeps one worker from finishing minutes after the other
 #: (longest-processing-time-first scheduling).
-SLOWEST_FILES = ("test_myoleg_gradients.py", "test_rl_env.py", "test_rl_apg.py", "test_readme.py",
+SLOWEST_FILES = ("test_rl_train.py", "test_myoleg_gradients.py", "test_rl_env.py", "test_rl_apg.py",
+                 "test_readme.py",
                  "test_rl_ppo.py", "test_myolegs26.py", "test_identify.py",
                  "test_trajectory.py",
                  "test_plant.py", "test_models_registry.py",

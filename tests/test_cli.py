@@ -56,7 +56,8 @@ def test_help_lists_subcommands_and_the_cache(capsys):
     assert "MSKDIFF_JAX_CACHE" in out
 
 
-@pytest.mark.parametrize("command", ["mtu", "simulate", "stand", "track", "fit", "validate-opensim"])
+@pytest.mark.parametrize("command", ["mtu", "simulate", "stand", "track", "fit", "validate-opensim",
+                                     "train"])
 def test_help_shows_every_default(command, capsys):
     parser = _subparsers()[command]
     with pytest.raises(SystemExit) as exit_:

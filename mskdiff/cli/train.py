@@ -8,7 +8,10 @@ TensorBoard logs when tensorboardX is installed, `checkpoint.eqx` for `--resume`
   episode length), env steps and wall time;
 - `train.png`: evaluation return against env steps and against wall time (mean and spread over
   seeds);
-- `train.gif` with `--video` (leg tasks): seed 0's policy, one deterministic episode.
+- for leg tasks, seed 0's policy walks one deterministic episode: `train.gif` with `--video`,
+  and for walk and imitate the episode as OpenSim files with the gait report against the
+  walking trial (`gait/`, `gait/report/report.md`: joint angles, GRF, EMG on/off), over the
+  policy's first two right heel strikes.
 
 `--task reach` is the one-joint muscle task (`mskdiff.rl.Reach`, seconds per run on a CPU).
 """
@@ -26,16 +29,18 @@ def add_parser(commands) -> None:
     """The `train` subcommand's arguments."""
     parser = commands.add_parser("train", help="train a policy (PPO, APG, SHAC, GI-PPO, SAR)",
                                  description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="reach", choices=TASKS)
+    parser.add_argument("--task", default="reach", choices=TASKS,
+                        help="reach (one joint, no MJX) or a leg task")
     parser.add_argument("--model", default="myolegs26",
                         help="myolegs26, myoleg or tiny_biped (leg tasks)")
     parser.add_argument("--muscles", default="elastic", help="elastic, rigid or mujoco")
-    parser.add_argument("--algo", default="ppo", choices=ALGORITHMS)
+    parser.add_argument("--algo", default="ppo", choices=ALGORITHMS, help="the trainer")
     parser.add_argument("--seeds", type=int, default=1, help="runs, seeds 0 ... N-1")
     parser.add_argument("--steps", type=int, default=100_000, help="env steps per seed")
     parser.add_argument("--num-envs", type=int, default=None,
                         help="envs in parallel (default: the algorithm's)")
-    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="Adam step size (default: the algorithm's)")
     parser.add_argument("--hidden", default="64,64", help="hidden layer widths")
     parser.add_argument("--eval-every", type=int, default=10, help="updates between evaluations")
     parser.add_argument("--out", default="mskdiff_out/train", help="output folder")
@@ -43,7 +48,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--video", action="store_true", help="write train.gif (leg tasks)")
     parser.add_argument("--reference-dir", default=None,
                         help="the walking trial's reference folder (imitate)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=run)
 
 
@@ -112,8 +117,10 @@ def run_train(*, task="reach", model="myolegs26", muscles="elastic", algo="ppo",
                        eval_every=eval_every, progress=progress)
         if algo == "sar":
             options.pop("resume")
-            result, synergies, vaf, run_env = train_sar(env, env, algorithm, **options)
-            extra = {"n_synergies": synergies.n_synergies, "vaf": vaf.tolist()}
+            sar = train_sar(env, env, algorithm, **options)
+            result, run_env = sar.result, sar.env
+            extra = {"n_synergies": sar.synergies.n_synergies, "vaf": sar.vaf.tolist(),
+                     "play_env_steps": sar.play.history[-1]["env_steps"]}
         else:
             result, run_env, extra = train(env, algorithm, **options), env, {}
         last = result.history[-1]
@@ -126,10 +133,15 @@ def run_train(*, task="reach", model="myolegs26", muscles="elastic", algo="ppo",
     summary = {"task": task, "model": model if task != "reach" else "reach", "algo": algo,
                "steps": steps, "algorithm": repr(algorithm), "runs": runs,
                "out_dir": str(out_dir)}
-    (out_dir / "train.json").write_text(json.dumps(summary, indent=1))
     plot_learning_curves(histories, out_dir / "train.png", title=f"{algo} on {task}")
-    if video and task != "reach":
-        write_video(envs[0], policies[0], out_dir / "train.gif")
+    if task != "reach" and muscles != "mujoco":  # mskdiff's MTUs report fibre lengths
+        episode = evaluation_episode(envs[0], policies[0])
+        if video:
+            write_video(envs[0], episode, out_dir / "train.gif")
+        if task in ("walk", "imitate"):
+            summary["gait_report"] = write_gait_report_of(envs[0], model, episode,
+                                                          out_dir / "gait", reference_dir)
+    (out_dir / "train.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 
@@ -158,19 +170,78 @@ def plot_learning_curves(histories: list[list[dict]], path: Path, title: str = "
     plt.close(fig)
 
 
-def write_video(env, policy, path: Path) -> None:
-    """One deterministic episode of `policy` on a leg task, rendered to `path`."""
+def evaluation_episode(env, policy) -> dict[str, np.ndarray]:
+    """One deterministic episode of `policy` on a leg task (until it ends or falls).
+
+    Returns per control step: `time` [s], `qpos`, `qvel`, `excitation`, `activation`,
+    `fiber_length` [m], `tendon_force` [N] and `foot_forces` (r then l, world, / body weight).
+    """
+    import equinox as eqx
     import jax
+    import jax.numpy as jnp
     import jax.random as jr
 
-    from ..viz import render_frames, save_video
-
+    to_muscles = getattr(env, "muscle_action", lambda action: action)  # SAR's synergy env
     reset, step = jax.jit(env.reset), jax.jit(env.step)
-    state, qpos = reset(jr.key(0)), []
-    for _ in range(env.episode_length):
-        state = step(state, policy(state.obs))
-        qpos.append(np.asarray(state.data.qpos))
+    outputs = eqx.filter_jit(lambda data: env.plant.mtu_outputs(data))
+    feet = env.observation_layout["foot_forces"]
+    state, rows = reset(jr.key(0)), []
+    for k in range(env.episode_length):
+        action = policy(state.obs)
+        state = step(state, action)
+        out = outputs(state.data)
+        rows.append({"time": (k + 1) * env.dt, "qpos": state.data.qpos, "qvel": state.data.qvel,
+                     "excitation": jnp.clip((to_muscles(action) + 1.0) / 2.0, 0.0, 1.0),
+                     "activation": state.data.muscle.activation,
+                     "fiber_length": out.fiber_length, "tendon_force": out.tendon_force,
+                     "foot_forces": state.obs[feet]})
         if float(state.done):
             break
-    frames = render_frames(env.mj_model, np.stack(qpos))
-    save_video(frames, path, fps=1.0 / env.dt)
+    return {name: np.stack([np.asarray(row[name]) for row in rows]) for name in rows[0]}
+
+
+def right_heel_strikes(episode: dict[str, np.ndarray], threshold: float = 0.05) -> np.ndarray:
+    """Times [s] where the right foot's vertical force rises through `threshold` body weights."""
+    vertical = episode["foot_forces"][:, 2]
+    rising = np.nonzero((vertical[1:] >= threshold) & (vertical[:-1] < threshold))[0] + 1
+    return episode["time"][rising]
+
+
+def write_gait_report_of(env, model: str, episode: dict[str, np.ndarray], folder: Path,
+                         reference_dir=None) -> str:
+    """The episode as OpenSim files with `result.json` and the gait report (`folder/report`).
+
+    The cycle is the policy's first two right heel strikes (the whole episode when it took
+    fewer). Returns the report's path, or why it was not written.
+    """
+    from ..models.kinematics import COORDINATE_SIGNS
+    from ..models.opensim_export import write_opensim_results
+    from .gait_report import DEFAULT_REFERENCE_DIR, write_gait_report
+
+    plant = env.plant
+    write_opensim_results(
+        folder, env.mj_model, episode["time"], episode["qpos"], episode["qvel"],
+        muscle_names=plant.muscle_names, actuator_ids=np.asarray(plant.actuator_ids),
+        excitation=episode["excitation"], activation=episode["activation"],
+        fiber_length=episode["fiber_length"], tendon_force=episode["tendon_force"],
+        tendon_compliant=~np.asarray(plant.mtu.params.ignore_tendon_compliance),
+        signs=COORDINATE_SIGNS[model])
+    strikes = right_heel_strikes(episode)
+    cycle = (strikes[:2].tolist() if len(strikes) >= 2
+             else [float(episode["time"][0]), float(episode["time"][-1])])
+    body_mass = float(np.sum(env.mj_model.body_mass))
+    (folder / "result.json").write_text(json.dumps({"model": model, "body_mass": body_mass,
+                                                    "gait_cycle": cycle}))
+    try:
+        return str(write_gait_report(folder, folder / "report",
+                                     reference_dir=reference_dir or DEFAULT_REFERENCE_DIR)
+                   ["markdown"])
+    except (OSError, ValueError, KeyError) as error:
+        return f"not written: {error}"
+
+
+def write_video(env, episode: dict[str, np.ndarray], path: Path) -> None:
+    """The episode's motion rendered to `path`."""
+    from ..viz import render_frames, save_video
+
+    save_video(render_frames(env.mj_model, episode["qpos"]), path, fps=1.0 / env.dt)

@@ -135,7 +135,8 @@ class Reach:
         effort = -self.effort_weight * jnp.mean(excitation ** 2)
         return State(data=data, obs=self._observation(data, target), reward=error + effort,
                      done=jnp.zeros(()), info=state.info,
-                     metrics={"angle_error": jnp.abs(data.angle - target),
+                     # keep the keys wrappers added (Brax's episode wrapper adds "reward")
+                     metrics={**state.metrics, "angle_error": jnp.abs(data.angle - target),
                               "reward/error": error, "reward/effort": effort})
 
     def _physics_step(self, data: ArmState, excitation: Array) -> ArmState:

@@ -62,6 +62,14 @@ class BatchedEnv:
         batch = (lambda fn: vmap_envs(fn, mj_model.nv)) if mj_model is not None else jax.vmap
         self._reset, self._step = batch(env.reset), batch(env.step)
 
+    def __eq__(self, other) -> bool:
+        """Equal batches of the same env object: compiled programs are shared between them."""
+        return (isinstance(other, BatchedEnv) and other.env is self.env
+                and (other.num_envs, other.episode_length) == (self.num_envs, self.episode_length))
+
+    def __hash__(self) -> int:
+        return hash((id(self.env), self.num_envs, self.episode_length))
+
     @property
     def observation_size(self) -> int:
         """Length of the observation vector."""
@@ -75,7 +83,10 @@ class BatchedEnv:
     def reset(self, key: Array) -> EnvBatch:
         """A new episode's state from `rng`."""
         zeros = jnp.zeros(self.num_envs)
-        return EnvBatch(self._reset(jr.split(key, self.num_envs)), zeros.astype(int), zeros)
+        # strong types: a weakly typed leaf would make the second update compile again
+        state = jax.tree.map(lambda x: jnp.asarray(x, dtype=x.dtype) if eqx.is_array(x) else x,
+                             self._reset(jr.split(key, self.num_envs)))
+        return EnvBatch(state, zeros.astype(int), zeros)
 
     def step(self, batch: EnvBatch, actions: Array, key: Array) -> tuple[EnvBatch, Step]:
         """One control step of every env; envs whose episode ended start a new one."""

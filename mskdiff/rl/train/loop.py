@@ -88,9 +88,7 @@ def train(env, algorithm: AbstractAlgorithm, *, steps: int, seed: int = 0,
         raise ValueError("`resume` needs `out`, the folder of the run to resume")
     mesh = env_mesh(algorithm.num_envs, devices)
     batch = BatchedEnv(env, algorithm.num_envs)
-    init = eqx.filter_jit(lambda key: _constrain(algorithm.init(batch, key), mesh))
-    update = eqx.filter_jit(lambda s: _constrain_update(algorithm, batch, s, mesh))
-    state, history = init(jr.key(seed)), []
+    state, history = _init(algorithm, batch, mesh, jr.key(seed)), []
     out = Path(out) if out is not None else None
     if resume:
         state, history = load_checkpoint(out, state)
@@ -100,7 +98,7 @@ def train(env, algorithm: AbstractAlgorithm, *, steps: int, seed: int = 0,
     evaluate_fn = _evaluator(env, num_eval_envs) if num_eval_envs else None
     start = time.perf_counter()
     for k in range(len(history), n_updates):
-        state, metrics = update(state)
+        state, metrics = _update(algorithm, batch, mesh, state)
         row = {"update": k + 1, "env_steps": int(_host(state.env_steps)),
                "wall_time": time.perf_counter() - start,
                **{name: float(_host(value)) for name, value in metrics.items()}}
@@ -121,7 +119,15 @@ def train(env, algorithm: AbstractAlgorithm, *, steps: int, seed: int = 0,
     return TrainResult(policy, state, history)
 
 
-def _constrain_update(algorithm, batch, state, mesh):
+# Module-level and keyed on (algorithm, env batch, mesh), all hashable: runs of the same
+# configuration (seeds, resumes, evaluations) reuse one compiled program.
+@eqx.filter_jit
+def _init(algorithm, batch, mesh, key):
+    return _constrain(algorithm.init(batch, key), mesh)
+
+
+@eqx.filter_jit
+def _update(algorithm, batch, mesh, state):
     state, metrics = algorithm.update(batch, _constrain(state, mesh))
     return _constrain(state, mesh), metrics
 
@@ -148,33 +154,34 @@ def _evaluator(env, num_envs: int):
     (`eval/final/<metric>`).
     """
     batch = BatchedEnv(env, num_envs)
+    return lambda policy, key: _scores(*_evaluation(batch, policy, key))
 
-    @eqx.filter_jit
-    def run(policy, key):
-        reset_key, key = jr.split(key)
-        envs = batch.reset(reset_key)
-        final = jax.tree.map(jnp.zeros_like, envs.state.metrics)
 
-        def one(carry, key):
-            envs, alive, total, length, final = carry
-            envs, step = batch.step(envs, jax.vmap(policy)(envs.state.obs), key)
-            total, length = total + alive * step.reward, length + alive
-            ending = alive * step.done > 0
-            final = jax.tree.map(lambda new, old: jnp.where(ending, new, old), step.metrics, final)
-            return (envs, alive * (1.0 - step.done), total, length, final), None
+@eqx.filter_jit
+def _evaluation(batch: BatchedEnv, policy: Policy, key: Array):
+    """Mean return, length and final metrics of one deterministic episode per env."""
+    reset_key, key = jr.split(key)
+    envs = batch.reset(reset_key)
+    final = jax.tree.map(jnp.zeros_like, envs.state.metrics)
 
-        zeros = jnp.zeros(num_envs)
-        (_, _, total, length, final), _ = jax.lax.scan(
-            one, (envs, zeros + 1.0, zeros, zeros, final), jr.split(key, batch.episode_length))
-        return jnp.mean(total), jnp.mean(length), jax.tree.map(jnp.mean, final)
+    def one(carry, key):
+        envs, alive, total, length, final = carry
+        envs, step = batch.step(envs, jax.vmap(policy)(envs.state.obs), key)
+        total, length = total + alive * step.reward, length + alive
+        ending = alive * step.done > 0
+        final = jax.tree.map(lambda new, old: jnp.where(ending, new, old), step.metrics, final)
+        return (envs, alive * (1.0 - step.done), total, length, final), None
 
-    def evaluate(policy, key):
-        total, length, final = run(policy, key)
-        return {"eval/episode_return": float(_host(total)),
-                "eval/episode_length": float(_host(length)),
-                **{f"eval/final/{name}": float(_host(v)) for name, v in final.items()}}
+    zeros = jnp.zeros(batch.num_envs)
+    (_, _, total, length, final), _ = jax.lax.scan(
+        one, (envs, zeros + 1.0, zeros, zeros, final), jr.split(key, batch.episode_length))
+    return jnp.mean(total), jnp.mean(length), jax.tree.map(jnp.mean, final)
 
-    return evaluate
+
+def _scores(total, length, final) -> dict[str, float]:
+    return {"eval/episode_return": float(_host(total)),
+            "eval/episode_length": float(_host(length)),
+            **{f"eval/final/{name}": float(_host(v)) for name, v in final.items()}}
 
 
 def save_checkpoint(out: Path, state: TrainState, history: list[dict]) -> None:

@@ -14,6 +14,7 @@
 """
 
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -165,14 +166,27 @@ def play_activations(env, policy: Policy, key: Array, num_envs: int = 64,
     return acts[mask]
 
 
+class SARRun(NamedTuple):
+    """What `train_sar` returns.
+
+    The synergy phase's run, the play phase's run, the synergies, the VAF curve of the play
+    activations and the synergy env.
+    """
+
+    result: Any
+    play: Any
+    synergies: Synergies
+    vaf: np.ndarray
+    env: SynergyEnv
+
+
 def train_sar(play_env, env, ppo, *, steps: int, play_fraction: float = 0.5,
               vaf_target: float = 0.85, phi: float = 0.66, seed: int = 0,
               out: str | Path | None = None, **train_options):
     """SAR with PPO.
 
     Play on `play_env` for `play_fraction` of `steps`, synergies to `vaf_target` VAF, then PPO
-    on `SynergyEnv(env)` for the rest. Returns the second phase's
-    `TrainResult`, the synergies, the VAF curve and the synergy env.
+    on `SynergyEnv(env)` for the rest. Returns a `SARRun`.
     """
     from .loop import train
 
@@ -189,4 +203,4 @@ def train_sar(play_env, env, ppo, *, steps: int, play_fraction: float = 0.5,
     synergy_env = SynergyEnv(env, synergies, phi)
     result = train(synergy_env, ppo, steps=max(1, steps - play_steps), seed=seed,
                    out=out / "synergy" if out else None, **train_options)
-    return result, synergies, vaf, synergy_env
+    return SARRun(result, play, synergies, vaf, synergy_env)
