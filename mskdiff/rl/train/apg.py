@@ -22,6 +22,7 @@ from .common import (
     apply_gradients,
     episode_metrics,
     init_optimizer,
+    initial_state,
 )
 from .envs import BatchedEnv, EnvBatch
 from .networks import Actor, Critic, Normalizer
@@ -53,10 +54,8 @@ class APG(AbstractAlgorithm):
         """The train state at the start: networks, optimiser states, env batch, key."""
         net_key, env_key, key = jr.split(key, 3)
         actor, _ = self._networks(env, net_key, critic=False)
-        return TrainState(actor=actor, critic=None, target_critic=None,
-                          normalizer=Normalizer.init(env.observation_size),
-                          opt_state=init_optimizer(self.optimizer(), actor), critic_opt_state=None,
-                          envs=env.reset(env_key), key=key, env_steps=jnp.zeros((), int))
+        return initial_state(env, env_key, key, actor,
+                             opt_state=init_optimizer(self.optimizer(), actor))
 
     def update(self, env: BatchedEnv, state: TrainState):
         """One update: rollout, gradients, optimiser step; returns the state and metrics."""

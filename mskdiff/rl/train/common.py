@@ -124,6 +124,16 @@ def apply_gradients(model, opt_state, grads, optimizer: optax.GradientTransforma
     return eqx.apply_updates(model, updates), opt_state, metrics
 
 
+def initial_state(env: BatchedEnv, env_key: Array, key: Array, actor: Actor, *,
+                  opt_state, critic: Critic | None = None, target_critic: Critic | None = None,
+                  critic_opt_state=None) -> TrainState:
+    """A train state at step 0: fresh normaliser, the envs reset with `env_key`."""
+    return TrainState(actor=actor, critic=critic, target_critic=target_critic,
+                      normalizer=Normalizer.init(env.observation_size), opt_state=opt_state,
+                      critic_opt_state=critic_opt_state, envs=env.reset(env_key), key=key,
+                      env_steps=jnp.zeros((), int))
+
+
 def init_optimizer(optimizer: optax.GradientTransformation, model):
     """The optimiser state for `model`'s inexact arrays."""
     return optimizer.init(eqx.filter(model, eqx.is_inexact_array))

@@ -212,10 +212,9 @@ def save_policy(out: Path, policy: Policy, hidden: tuple[int, ...]) -> None:
     """Write `policy` and its sizes to `out` for `load_policy`."""
     out.mkdir(parents=True, exist_ok=True)
     eqx.tree_serialise_leaves(out / POLICY, _to_host(policy))
-    mean = policy.actor.log_std
     (out / POLICY_INFO).write_text(json.dumps({
-        "observation_size": int(policy.normalizer.mean.shape[0]), "action_size": int(mean.shape[0]),
-        "hidden": list(hidden)}))
+        "observation_size": int(policy.normalizer.mean.shape[0]),
+        "action_size": int(policy.actor.log_std.shape[0]), "hidden": list(hidden)}))
 
 
 def load_policy(run_dir: str | Path) -> Policy:

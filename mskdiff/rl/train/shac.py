@@ -24,6 +24,7 @@ from .common import (
     episode_metrics,
     gae,
     init_optimizer,
+    initial_state,
 )
 from .envs import BatchedEnv, EnvBatch
 from .networks import Actor, Critic, Normalizer
@@ -74,11 +75,9 @@ class SHAC(AbstractAlgorithm):
         """The train state at the start: networks, optimiser states, env batch, key."""
         net_key, env_key, key = jr.split(key, 3)
         actor, critic = self._networks(env, net_key)
-        return TrainState(actor=actor, critic=critic, target_critic=critic,
-                          normalizer=Normalizer.init(env.observation_size),
-                          opt_state=init_optimizer(self.optimizer(), actor),
-                          critic_opt_state=init_optimizer(self.critic_optimizer(), critic),
-                          envs=env.reset(env_key), key=key, env_steps=jnp.zeros((), int))
+        return initial_state(env, env_key, key, actor, critic=critic, target_critic=critic,
+                             opt_state=init_optimizer(self.optimizer(), actor),
+                             critic_opt_state=init_optimizer(self.critic_optimizer(), critic))
 
     def update(self, env: BatchedEnv, state: TrainState):
         """One update: rollout, gradients, optimiser step; returns the state and metrics."""
