@@ -6,10 +6,11 @@
 As a plugin (`-p suite_compile`), every pytest process (each xdist worker) listens to JAX's
 monitoring events and writes `suite_compile_parts/<worker>.json`: per test, its wall time
 (setup, call and teardown), the XLA backend compile time and count
-(`/jax/core/compile/backend_compile_duration`; tracing and lowering are not in it) and the
-persistent-cache hits. Run as a script, it sums the parts per file and per worker and appends
-the summary, with device info, to `--out` (one entry per `--label`). `MSKDIFF_XLA_FAST_COMPILE=0`
-runs the suite without `tests/conftest.py`'s compile flags, for the comparison.
+(`/jax/core/compile/backend_compile_duration`), the tracing and lowering times
+(`jaxpr_trace_duration`, `jaxpr_to_mlir_module_duration`) and the persistent-cache hits. Run as
+a script, it sums the parts per file and per worker and appends the summary, with device info,
+to `--out` (one entry per `--label`). `MSKDIFF_XLA_FAST_COMPILE=0` runs the suite without
+`tests/conftest.py`'s compile flags, for the comparison.
 """
 
 import argparse
@@ -21,12 +22,19 @@ from pathlib import Path
 PARTS = Path(os.environ.get("SUITE_COMPILE_PARTS", "suite_compile_parts"))
 _current = ["(outside tests)"]
 _stats = collections.defaultdict(lambda: {"wall_s": 0.0, "compile_s": 0.0, "compiles": 0,
-                                          "cache_hits": 0})
+                                          "trace_s": 0.0, "lower_s": 0.0, "cache_hits": 0})
+#: JAX's duration events -> the field they add to.
+_DURATIONS = {"/jax/core/compile/backend_compile_duration": "compile_s",
+              "/jax/core/compile/jaxpr_trace_duration": "trace_s",
+              "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_s"}
 
 
 def _on_duration(event: str, seconds: float, **_) -> None:
-    if event == "/jax/core/compile/backend_compile_duration":
-        _stats[_current[0]]["compile_s"] += seconds
+    field = _DURATIONS.get(event)
+    if field is None:
+        return
+    _stats[_current[0]][field] += seconds
+    if field == "compile_s":
         _stats[_current[0]]["compiles"] += 1
 
 
@@ -71,11 +79,12 @@ def summarise(parts: Path) -> dict:
             workers[path.stem] += entry["wall_s"]
     totals = collections.Counter()
     for entry in files.values():
-        totals.update({k: entry[k] for k in ("wall_s", "compile_s")})
+        totals.update({k: entry.get(k, 0.0) for k in ("wall_s", "compile_s", "trace_s", "lower_s")})
     ordered = sorted(files.items(), key=lambda item: -item[1]["wall_s"])
     return {"files": {name: dict(entry) for name, entry in ordered},
             "worker_wall_s": dict(workers), "test_seconds": totals["wall_s"],
-            "compile_seconds": totals["compile_s"]}
+            "compile_seconds": totals["compile_s"], "trace_seconds": totals["trace_s"],
+            "lower_seconds": totals["lower_s"]}
 
 
 def main() -> None:

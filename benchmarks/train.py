@@ -6,10 +6,29 @@ deterministic policy every `--eval-every` updates (`--eval-envs` episodes). The 
 after every run, with device info) holds each run's curve (return and episode length against env
 steps and wall time) and a summary per algorithm: final return (mean, min, max over seeds), and
 the env steps and wall time at which the seed-mean curve first reaches PPO's final mean return,
-with their ratios to PPO's. The plot shows return against env steps and wall time.
+with their ratios to PPO's, and per run the training's fault counts (clipped and non-finite
+gradients), mean gradient norm, horizon cuts and env steps/s (`training`). The plot shows
+return against env steps and wall time. A label
+`algo:variant` in `--algos` runs `algo` with that label's `--overrides` (e.g. SHAC with its
+horizon cut at foot-force jumps: `shac:cut` and `{"shac:cut": {"cut_on": "foot_forces"}}`).
+With one intra-op thread per process (leg tasks), two processes can share a 2-core machine:
+run each on some algorithms, then `--plot-only --merge` the second JSON into the first.
 
-    python benchmarks/train.py --task stand --model myolegs26 --steps 10240 --seeds 3 \
-        --out benchmarks/train_stand_cpu.json --plot docs/train_stand_cpu.png
+    OPTIONS='{"ppo": {"unroll_length": 16, "num_epochs": 4}, "gippo": {"unroll_length": 16,
+      "num_epochs": 4}, "sar": {"unroll_length": 16, "num_epochs": 4}, "apg": {"horizon": 16},
+      "shac": {"horizon": 16}, "shac:cut": {"horizon": 16, "cut_on": "foot_forces",
+      "cut_threshold": 0.2}}'
+    STAND="--task stand --model myolegs26 --steps 4096 --seeds 3 --num-envs 8 --eval-every 4
+      --eval-envs 4"
+    python benchmarks/train.py $STAND --algos ppo --overrides "$OPTIONS" \
+        --out benchmarks/train_stand_cpu.json
+    python benchmarks/train.py $STAND --algos apg,gippo --overrides "$OPTIONS" \
+        --out benchmarks/train_stand_a_cpu.json &      # two processes side by side
+    python benchmarks/train.py $STAND --algos shac:cut,shac,sar --overrides "$OPTIONS" \
+        --out benchmarks/train_stand_b_cpu.json; wait
+    python benchmarks/train.py --task stand --plot-only --out benchmarks/train_stand_cpu.json \
+        --merge benchmarks/train_stand_a_cpu.json,benchmarks/train_stand_b_cpu.json \
+        --plot docs/train_stand_cpu.png
     python benchmarks/train.py --task reach --steps 60000 --num-envs 64 --hidden 32,32 \
         --eval-every 5 --eval-envs 64 --overrides \
         '{"ppo": {"num_epochs": 4, "learning_rate": 1e-3}, "gippo": {"num_epochs": 4,
@@ -49,7 +68,9 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", default="stand")
     parser.add_argument("--model", default="myolegs26")
-    parser.add_argument("--algos", default=",".join(ALGORITHMS))
+    parser.add_argument("--algos", default=",".join(ALGORITHMS),
+                        help="algorithms, or labels `algo:variant` whose options --overrides "
+                             "gives (e.g. shac:cut)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10_240)
     parser.add_argument("--num-envs", type=int, default=16)
@@ -62,6 +83,9 @@ def parse_args():
     parser.add_argument("--plot", default=None)
     parser.add_argument("--plot-only", action="store_true",
                         help="plot the curves already in --out (e.g. of an interrupted run)")
+    parser.add_argument("--merge", default="",
+                        help="with --plot-only: comma-separated JSONs of other processes of the "
+                             "same run, whose algorithms join --out's (summary and plot)")
     return parser.parse_args()
 
 
@@ -85,6 +109,26 @@ def curve(history: list[dict], start: dict | None = None) -> list[dict]:
                "episode_length": row["eval/episode_length"]}
               for row in history if "eval/episode_return" in row]
     return ([start] if start else []) + points
+
+
+#: Training metrics summed (counts) or averaged over a run's updates, where the algorithm logs them.
+SUMMED = ("grad_clipped", "grad_nonfinite", "action_grad_nonfinite", "critic_grad_nonfinite")
+AVERAGED = ("grad_norm", "horizon_cuts", "action_grad_norm")
+
+
+def training_summary(history: list[dict]) -> dict:
+    """Per run: updates, fault counts, mean gradient norm and horizon cuts, env steps/s."""
+    summary = {"updates": len(history)}
+    for name in SUMMED:
+        if name in history[0]:
+            summary[name] = float(sum(row[name] for row in history))
+    for name in AVERAGED:
+        if name in history[0]:
+            summary[f"mean_{name}"] = float(np.mean([row[name] for row in history]))
+    if len(history) > 1:  # after the first update (compilation); evaluations included
+        steps = history[-1]["env_steps"] - history[0]["env_steps"]
+        summary["env_steps_per_s"] = steps / (history[-1]["wall_time"] - history[0]["wall_time"])
+    return summary
 
 
 def _after_play(sar):
@@ -129,11 +173,26 @@ def summarise(results: dict) -> None:
     results["summary"] = summary
 
 
+def merge(results: dict, other: dict) -> None:
+    """`other`'s algorithms (runs, configurations, wall times, SAR fits) added to `results`."""
+    for field in ("algorithms", "runs", "wall_s", "training"):
+        results.setdefault(field, {}).update(other.get(field, {}))
+    results.setdefault("sar", []).extend(other.get("sar", []))
+    results.setdefault("merged_from", []).append({"algorithms": list(other["runs"]),
+                                                  "device": other["device"]})
+
+
 def main() -> None:
     args = parse_args()
     if args.plot_only:
         results = json.loads(Path(args.out).read_text())
-        plot(results["runs"], Path(args.plot), f"{args.task} ({results['model']})")
+        for other in filter(None, args.merge.split(",")):
+            merge(results, json.loads(Path(other).read_text()))
+        summarise(results)
+        Path(args.out).write_text(json.dumps(results, indent=1))
+        if args.plot:
+            plot(results["runs"], Path(args.plot), f"{args.task} ({results['model']})")
+        print(json.dumps(results.get("summary", {}), indent=1))
         return
     # seeds after the first, and the untrained evaluations, reuse the compiled programs
     jax.config.update("jax_compilation_cache_dir",
@@ -152,7 +211,7 @@ def main() -> None:
                "algorithms": {}, "runs": {}, "wall_s": {}}
     histories = {}
     for algo in args.algos.split(","):
-        algorithm = make_algorithm(algo, num_envs=args.num_envs, hidden=hidden)
+        algorithm = make_algorithm(algo.split(":")[0], num_envs=args.num_envs, hidden=hidden)
         algorithm = type(algorithm)(**{**_options(algorithm), **overrides.get(algo, {})})
         results["algorithms"][algo] = repr(algorithm)
         results["runs"][algo], histories[algo], results["wall_s"][algo] = [], [], []
@@ -161,7 +220,7 @@ def main() -> None:
             began = time.perf_counter()
             options = dict(steps=args.steps, seed=seed, eval_every=args.eval_every,
                            num_eval_envs=args.eval_envs, progress=False)
-            if algo == "sar":
+            if algo.startswith("sar"):
                 sar = train_sar(env, env, algorithm, **options)
                 results.setdefault("sar", []).append({"seed": seed, "vaf": sar.vaf.tolist(),
                                                       "n_synergies": sar.synergies.n_synergies})
@@ -169,6 +228,9 @@ def main() -> None:
             else:
                 result = train(env, algorithm, **options)
             results["runs"][algo].append(curve(result.history, start))
+            results.setdefault("training", {}).setdefault(algo, []).append(
+                training_summary(sar.result.history if algo.startswith("sar")
+                                 else result.history))
             histories[algo].append(results["runs"][algo][-1])
             results["wall_s"][algo].append(time.perf_counter() - began)
             last = results["runs"][algo][-1][-1]

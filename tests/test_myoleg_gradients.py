@@ -62,7 +62,7 @@ def myoleg_problem():
 @pytest.mark.slow
 @pytest.mark.x64
 def test_myoleg_gradients_through_contact_match_finite_differences(myoleg_problem, getkey):
-    """d(loss)/d(excitations, initial state, muscle parameters): 2 random directions each,
+    """d(loss)/d(excitations, initial state, muscle parameters): a random direction each,
     relative error <= 1e-5 (the issue asks 1e-3), both feet on the floor at the start and the
     end, no joint at a limit."""
     plant, mj_model, start, inputs, value_and_grad = myoleg_problem
@@ -77,16 +77,16 @@ def test_myoleg_gradients_through_contact_match_finite_differences(myoleg_proble
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
     # The acceptance bound is 1e-3; measured <= 4.7e-7, so hold it to 1e-5.
     assert_parts_match_finite_differences(lambda x: value_and_grad(x)[0][0], inputs, grad,
-                                          key=getkey(), rtol=1e-5, directions=2)
+                                          key=getkey(), rtol=1e-5, directions=1)
 
 
 @pytest.mark.slow
 @pytest.mark.x64
 def test_myoleg_gradients_finite_over_random_poses(myoleg_problem):
-    """8 random standing poses with random velocities and excitations: every gradient finite."""
+    """4 random standing poses with random velocities and excitations: every gradient finite."""
     plant, mj_model, _, inputs, value_and_grad = myoleg_problem
     rng = np.random.default_rng(3)
-    for k in range(8):
+    for k in range(4):
         start = _initial_state(plant, random_standing_qpos(mj_model, rng), jr.key(10 + k))
         excitations = jr.uniform(jr.key(100 + k), inputs[0].shape)
         (value, _), grad = value_and_grad((excitations, _differentiable(start), inputs[2]))

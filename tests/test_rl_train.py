@@ -25,11 +25,13 @@ from mskdiff.rl.train import (
     SHAC,
     BatchedEnv,
     GradientPPO,
+    HorizonCut,
     Normalizer,
     env_mesh,
     load_policy,
     train,
 )
+from mskdiff.rl.train.apg import unroll
 from mskdiff.rl.train.sar import SynergyEnv, fit_synergies, variance_accounted_for
 
 WORKER = Path(__file__).with_name("train_worker.py")
@@ -60,6 +62,10 @@ def test_bad_configurations_name_the_field():
         SHAC(target_smoothing=0.0)
     with pytest.raises(ValueError, match="horizon"):
         APG(horizon=0)
+    with pytest.raises(ValueError, match="cut_threshold"):
+        SHAC(cut_on="foot_forces", cut_threshold=0.0)
+    with pytest.raises(ValueError, match="'foot_forces', which this env does not have"):
+        SHAC(num_envs=4, cut_on="foot_forces").init(BatchedEnv(Reach(), 4), jr.key(0))
     with pytest.raises(ValueError, match="steps"):
         train(Reach(), PPO(), steps=0)
     with pytest.raises(ValueError, match="resume"):
@@ -102,6 +108,32 @@ def test_losses_match_central_differences(getkey):
             grad = eqx.filter_jit(eqx.filter_grad(loss))(actor, start)
             assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(eqx.filter(grad,
                                                                                   eqx.is_array)))
+
+
+def test_horizon_cut_stops_the_gradient_where_the_watched_part_jumps(getkey):
+    """Cut on every step (the angle always moves): the last reward's gradient is one step's
+    from the state before it; uncut, it also flows through the earlier steps."""
+    env = BatchedEnv(Reach(), 4)
+    normalizer = Normalizer.init(env.observation_size)
+    actor, _ = PPO(hidden=(8,))._networks(env, getkey())
+    start = env.reset(getkey())
+    cut = HorizonCut.on(env, "angle", 1e-12)
+
+    def last_reward(actor, start, horizon, cut):
+        _, (_, step), cuts = unroll(actor, normalizer, env, start, jr.key(1), horizon, 0.0, cut)
+        return jnp.sum(step.reward[-1]), cuts
+
+    grad = eqx.filter_grad(last_reward, has_aux=True)
+    cut_grad, cuts = grad(actor, start, 3, cut)
+    assert np.all(np.asarray(cuts) == 1)
+    before, _, _ = unroll(actor, normalizer, env, start, jr.key(1), 2, 0.0)
+    one_step_grad, _ = grad(actor, before, 1, None)
+    uncut_grad, no_cuts = grad(actor, start, 3, None)
+    assert np.all(np.asarray(no_cuts) == 0)
+    flat = [np.concatenate([np.ravel(x) for x in jax.tree.leaves(eqx.filter(g, eqx.is_array))])
+            for g in (cut_grad, one_step_grad, uncut_grad)]
+    np.testing.assert_allclose(flat[0], flat[1], rtol=1e-6, atol=1e-9)
+    assert np.linalg.norm(flat[2] - flat[1]) > 1e-3 * np.linalg.norm(flat[1])
 
 
 def _assert_gradient_matches(loss, models, getkey):

@@ -113,7 +113,8 @@ _TINY_BIPED_LEG = """
         <body name="calcn_{side}" pos="0 0 -0.42">
           <joint name="ankle_angle_{side}" type="hinge" axis="-1 0 0" range="-0.7 0.5"
                  damping="0.2"/>
-          <geom name="foot_{side}" type="box" pos="0 -0.04 -0.02" size="0.04 0.1 0.02" mass="0.8"/>
+          <geom name="foot_{side}" type="box" pos="0 -0.04 -0.02" size="0.04 0.1 0.02" mass="0.8"
+                contype="2" conaffinity="1"/>
           <site name="heel_{side}" pos="0 0.05 -0.01"/>
           <site name="toe_{side}" pos="0 -0.1 -0.01"/>
         </body>
@@ -173,7 +174,8 @@ def tiny_biped_mjmodel() -> mujoco.MjModel:
 
     A 30 kg trunk on a free joint, two legs of hip, knee and ankle hinges named like OpenSim's
     coordinates (`hip_flexion_r`, `knee_angle_r`, `ankle_angle_r`, ...), box feet `foot_r` and
-    `foot_l` (the only geoms that touch the floor), bodies `pelvis` and `calcn_r`/`calcn_l`, and
+    `foot_l` (the only geoms that touch the floor; not each other, which keeps MJX's costly
+    box-box collision out of every compiled step), bodies `pelvis` and `calcn_r`/`calcn_l`, and
     six muscles per leg on straight tendons (`TINY_BIPED_MUSCLES`). It faces the world's -y, like
     myo-sim's legs, so the environments and reference motions apply unchanged.
     """

@@ -94,6 +94,11 @@ class Reach:
         return len(OBSERVATIONS)
 
     @property
+    def observation_layout(self) -> dict[str, slice]:
+        """Name -> slice of the observation (`OBSERVATIONS`), as the leg tasks give it."""
+        return {name: slice(k, k + 1) for k, name in enumerate(OBSERVATIONS)}
+
+    @property
     def dt(self) -> float:
         """Control period [s]."""
         return self.ctrl_dt

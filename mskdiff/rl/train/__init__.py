@@ -5,7 +5,7 @@
 Only core packages are needed; SAR's PCA/ICA use scikit-learn (the `train` extra).
 """
 
-from .apg import APG
+from .apg import APG, HorizonCut
 from .common import AbstractAlgorithm, TrainState
 from .envs import BatchedEnv, EnvBatch, Step
 from .gippo import GradientPPO
@@ -15,5 +15,5 @@ from .ppo import PPO
 from .shac import SHAC
 
 __all__ = ["APG", "PPO", "SHAC", "AbstractAlgorithm", "Actor", "BatchedEnv", "Critic", "EnvBatch",
-           "GradientPPO", "Normalizer", "Policy", "Step", "TrainResult", "TrainState", "env_mesh",
-           "load_policy", "train"]
+           "GradientPPO", "HorizonCut", "Normalizer", "Policy", "Step", "TrainResult", "TrainState",
+           "env_mesh", "load_policy", "train"]

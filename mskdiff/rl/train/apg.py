@@ -24,8 +24,8 @@ from .common import (
     init_optimizer,
     initial_state,
 )
-from .envs import BatchedEnv, EnvBatch
-from .networks import Actor, Critic, Normalizer
+from .envs import BatchedEnv, EnvBatch, _where
+from .networks import Actor, Normalizer
 
 
 class APG(AbstractAlgorithm):
@@ -75,17 +75,53 @@ class APG(AbstractAlgorithm):
     def loss(self, actor: Actor, normalizer: Normalizer, env: BatchedEnv, envs: EnvBatch,
              key: Array):
         """Minus the mean reward over `horizon` steps of every env, and the rollout."""
-        envs, (obs, step) = unroll(actor, normalizer, env, envs, key, self.horizon,
-                                   self.exploration_std)
+        envs, (obs, step), _ = unroll(actor, normalizer, env, envs, key, self.horizon,
+                                      self.exploration_std)
         return -jnp.mean(step.reward), (envs, obs, step)
 
 
+class HorizonCut(eqx.Module):
+    """Where a differentiated rollout stops its gradient: a jump in part of the observation.
+
+    AHAC (Georgiev et al. 2024) shortens the horizon where contact makes the dynamics stiff,
+    since gradients through an impact are large and biased. This flags an env's step when any
+    watched observation entry changes by more than `threshold` in one step (with the leg
+    tasks' `foot_forces`, in body weights: a foot striking or leaving the floor).
+
+    Attributes:
+        start, stop: the watched entries of the flat observation, `obs[start:stop]`.
+        threshold: the jump that cuts, in the observation's units.
+    """
+
+    start: int = eqx.field(static=True)
+    stop: int = eqx.field(static=True)
+    threshold: float
+
+    @classmethod
+    def on(cls, env: BatchedEnv, name: str, threshold: float) -> "HorizonCut":
+        """A cut on the entries `name` of `env.observation_layout`."""
+        layout = getattr(env.env, "observation_layout", {})
+        if name not in layout:
+            raise ValueError(f"the horizon cut watches observation part {name!r}, which this env "
+                             f"does not have (it has {sorted(layout)})")
+        if not threshold > 0:
+            raise ValueError(f"the horizon cut's threshold must be > 0, got {threshold}")
+        return cls(layout[name].start, layout[name].stop, threshold)
+
+    def __call__(self, obs: Array, next_obs: Array) -> Array:
+        """1 where an env's watched entries jumped by more than the threshold, else 0."""
+        part = slice(self.start, self.stop)
+        jump = jnp.max(jnp.abs(next_obs[..., part] - obs[..., part]), axis=-1)
+        return (jump > self.threshold).astype(obs.dtype)
+
+
 def unroll(actor: Actor, normalizer: Normalizer, env: BatchedEnv, envs: EnvBatch, key: Array,
-           horizon: int, exploration_std: float, critic: Critic | None = None):
+           horizon: int, exploration_std: float, cut: HorizonCut | None = None):
     """`horizon` differentiable steps of the policy's mean action (plus exploration noise).
 
-    Each step is rematerialised; the start state's gradient is cut. Returns the final
-    `EnvBatch` and the stacked observations and `Step`s.
+    Each step is rematerialised; the start state's gradient is cut, and, with `cut`, the state
+    after every step `cut` flags (per env). Returns the final `EnvBatch`, the stacked
+    observations and `Step`s, and the `[horizon, n_envs]` cut flags (0 or 1).
     """
     params, static = eqx.partition(actor, eqx.is_array)
 
@@ -96,6 +132,12 @@ def unroll(actor: Actor, normalizer: Normalizer, env: BatchedEnv, envs: EnvBatch
         mean = jax.vmap(eqx.combine(params, static).mean)(normalizer(obs))
         actions = mean + exploration_std * jr.normal(noise_key, mean.shape)
         envs, step = env.step(envs, actions, reset_key)
-        return envs, (obs, step)
+        cuts = jnp.zeros(env.num_envs) if cut is None else cut(obs, step.final_obs)
+        state = jax.tree.map(
+            lambda x: _where(cuts, jax.lax.stop_gradient(x), x) if eqx.is_inexact_array(x) else x,
+            envs.state)
+        return eqx.tree_at(lambda b: b.state, envs, state), (obs, step, cuts)
 
-    return jax.lax.scan(one, jax.lax.stop_gradient(envs), jr.split(key, horizon))
+    envs, (obs, step, cuts) = jax.lax.scan(one, jax.lax.stop_gradient(envs),
+                                           jr.split(key, horizon))
+    return envs, (obs, step), cuts

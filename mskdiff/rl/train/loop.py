@@ -52,13 +52,18 @@ def env_mesh(num_envs: int, devices: Sequence | None = None) -> Mesh:
 
 def _constrain(state: TrainState, mesh: Mesh) -> TrainState:
     """The env batch sharded on its leading axis, everything else replicated."""
-    sharded, replicated = NamedSharding(mesh, PartitionSpec("envs")), NamedSharding(mesh,
-                                                                                     PartitionSpec())
-    place = lambda spec: (lambda x: jax.lax.with_sharding_constraint(x, spec)
-                          if eqx.is_array(x) else x)
-    envs = jax.tree.map(place(sharded), state.envs)
-    rest = jax.tree.map(place(replicated), eqx.tree_at(lambda s: s.envs, state, None))
-    return eqx.tree_at(lambda s: s.envs, rest, envs, is_leaf=lambda x: x is None)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    rest = jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, replicated)
+                        if eqx.is_array(x) else x, eqx.tree_at(lambda s: s.envs, state, None))
+    return eqx.tree_at(lambda s: s.envs, rest, _constrain_envs(state.envs, mesh),
+                       is_leaf=lambda x: x is None)
+
+
+def _constrain_envs(envs, mesh: Mesh):
+    """Every array of an env batch sharded on its leading (env) axis over `mesh`."""
+    sharded = NamedSharding(mesh, PartitionSpec("envs"))
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharded)
+                        if eqx.is_array(x) else x, envs)
 
 
 def train(env, algorithm: AbstractAlgorithm, *, steps: int, seed: int = 0,
