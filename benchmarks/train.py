@@ -157,10 +157,12 @@ def summarise(results: dict) -> None:
     if "ppo" not in finals:
         return
     target = float(np.mean(finals["ppo"]))
-    ppo_steps, ppo_wall = reach_point(runs["ppo"], target)
+    # PPO ending below its untrained start leaves nothing to reach: every curve starts there
+    learned = target > float(np.mean([c[0]["return"] for c in runs["ppo"]]))
+    ppo_steps, ppo_wall = reach_point(runs["ppo"], target) if learned else (None, None)
     summary = {}
     for algo, curves in runs.items():
-        steps, wall = reach_point(curves, target)
+        steps, wall = reach_point(curves, target) if learned else (None, None)
         summary[algo] = {
             "final_return_mean": float(np.mean(finals[algo])),
             "final_return_min": float(np.min(finals[algo])),
@@ -170,6 +172,7 @@ def summarise(results: dict) -> None:
             "step_ratio_vs_ppo": (ppo_steps / steps) if steps and ppo_steps else None,
             "wall_ratio_vs_ppo": (ppo_wall / wall) if wall and ppo_wall else None}
     results["ppo_final_return"] = target
+    results["ppo_improved"] = learned
     results["summary"] = summary
 
 
