@@ -18,6 +18,7 @@ from jax import Array
 from .common import (
     AbstractAlgorithm,
     TrainState,
+    _check_positive,
     _check_whole,
     apply_gradients,
     episode_metrics,
@@ -104,8 +105,7 @@ class HorizonCut(eqx.Module):
         if name not in layout:
             raise ValueError(f"the horizon cut watches observation part {name!r}, which this env "
                              f"does not have (it has {sorted(layout)})")
-        if not threshold > 0:
-            raise ValueError(f"the horizon cut's threshold must be > 0, got {threshold}")
+        _check_positive("threshold", threshold)
         return cls(layout[name].start, layout[name].stop, threshold)
 
     def __call__(self, obs: Array, next_obs: Array) -> Array:
@@ -132,7 +132,9 @@ def unroll(actor: Actor, normalizer: Normalizer, env: BatchedEnv, envs: EnvBatch
         mean = jax.vmap(eqx.combine(params, static).mean)(normalizer(obs))
         actions = mean + exploration_std * jr.normal(noise_key, mean.shape)
         envs, step = env.step(envs, actions, reset_key)
-        cuts = jnp.zeros(env.num_envs) if cut is None else cut(obs, step.final_obs)
+        if cut is None:
+            return envs, (obs, step, jnp.zeros(env.num_envs))
+        cuts = cut(obs, step.final_obs)
         state = jax.tree.map(
             lambda x: _where(cuts, jax.lax.stop_gradient(x), x) if eqx.is_inexact_array(x) else x,
             envs.state)
