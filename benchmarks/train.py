@@ -11,6 +11,8 @@ gradients), mean gradient norm, horizon cuts and env steps/s (`training`). The p
 return against env steps and wall time. A label
 `algo:variant` in `--algos` runs `algo` with that label's `--overrides` (e.g. SHAC with its
 horizon cut at foot-force jumps: `shac:cut` and `{"shac:cut": {"cut_on": "foot_forces"}}`).
+SAR plays for half the budget on `mskdiff.cli.train.make_play_env` (the task in 1 s episodes,
+Stand without pushes); its curve shows the synergy phase on the task, after the play steps.
 With one intra-op thread per process (leg tasks), two processes can share a 2-core machine:
 run each on some algorithms, then `--plot-only --merge` the second JSON into the first.
 
@@ -56,7 +58,7 @@ with one_intra_op_thread(LEG_TASK):
     import jax.random as jr
     from device import device_info
 
-    from mskdiff.cli.train import make_algorithm, make_env
+    from mskdiff.cli.train import make_algorithm, make_env, make_play_env
     from mskdiff.rl.train import BatchedEnv, env_mesh, train
     from mskdiff.rl.train.loop import _evaluator, _init
     from mskdiff.rl.train.sar import train_sar
@@ -132,11 +134,17 @@ def training_summary(history: list[dict]) -> dict:
 
 
 def _after_play(sar):
-    """SAR's two phases as one run: the synergy phase's rows counted after the play phase's."""
+    """SAR's two phases as one run: the synergy phase's rows counted after the play phase's.
+
+    The play phase's evaluations (on the play task, another return scale) are left out of the
+    curve; its env steps and wall time count.
+    """
     last = sar.play.history[-1]
+    play = [{k: v for k, v in row.items() if not k.startswith("eval/")}
+            for row in sar.play.history]
     shifted = [{**row, "env_steps": row["env_steps"] + last["env_steps"],
                 "wall_time": row["wall_time"] + last["wall_time"]} for row in sar.result.history]
-    return type(sar.result)(sar.result.policy, sar.result.state, sar.play.history + shifted)
+    return type(sar.result)(sar.result.policy, sar.result.state, play + shifted)
 
 
 def reach_point(runs: list[list[dict]], target: float) -> tuple[float | None, float | None]:
@@ -204,6 +212,7 @@ def main() -> None:
     hidden = tuple(int(w) for w in args.hidden.split(","))
     overrides = json.loads(args.overrides)
     env = make_env(args.task, args.model)
+    play_env = make_play_env(args.task, args.model) if "sar" in args.algos else None
     out = Path(args.out)
     results = {"device": device_info(("jax", "jaxlib", "mujoco-mjx", "equinox", "optax",
                                       "scikit-learn", "mskdiff")),
@@ -224,7 +233,7 @@ def main() -> None:
             options = dict(steps=args.steps, seed=seed, eval_every=args.eval_every,
                            num_eval_envs=args.eval_envs, progress=False)
             if algo.startswith("sar"):
-                sar = train_sar(env, env, algorithm, **options)
+                sar = train_sar(play_env, env, algorithm, **options)
                 results.setdefault("sar", []).append({"seed": seed, "vaf": sar.vaf.tolist(),
                                                       "n_synergies": sar.synergies.n_synergies})
                 result = _after_play(sar)

@@ -26,7 +26,11 @@ import pytest  # noqa: E402
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_compilation_cache_dir",
                   os.environ.get("MSKDIFF_JAX_CACHE", str(Path.home() / ".cache" / "mskdiff-jax")))
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+# Every program goes to the persistent cache, the small ones of eager op-by-op dispatch too: each
+# test file frees its compiled programs (below), and the next file loads the ones it shares from
+# disk instead of compiling them again. MSKDIFF_CACHE_MIN_S sets another threshold.
+jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                  float(os.environ.get("MSKDIFF_CACHE_MIN_S", "0")))
 
 #: `../shared/reference` beside the repository (CI has it there); override with MSKDIFF_REFERENCE.
 REFERENCE_DIR = Path(os.environ.get(

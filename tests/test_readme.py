@@ -1,10 +1,10 @@
 """Every ```python block of README.md runs as written, each in its own fresh interpreter.
 
 No hidden setup: a block runs with only what it defines itself. The one thing added is where
-JAX keeps compiled programs (the suite's persistent cache, and the suite's XLA flags, from the
-environment `conftest.py` sets), which changes no result. The myoLeg blocks compile the MJX
-plant (about a minute each on 2 CPU cores when the cache is cold), so the README keeps their
-sizes small.
+JAX keeps compiled programs (the suite's persistent cache, the suite's XLA flags and its strict
+rank promotion, from what `conftest.py` sets), which changes no result. The myoLeg blocks
+compile the MJX plant (about a minute each on 2 CPU cores when the cache is cold), so the
+README keeps their sizes small.
 """
 
 import os
@@ -52,12 +52,16 @@ for line, path in BLOCKS:
 @pytest.mark.slow
 def test_readme_blocks_run_as_written(tmp_path):
     env = dict(os.environ)  # XLA_FLAGS from conftest.py
+    # the suite's rank-promotion rule: stricter, and it makes the blocks' programs those of the
+    # tests (the myoLeg rollout block's is test_myoleg.py's), found in the persistent cache
+    env["JAX_NUMPY_RANK_PROMOTION"] = jax.config.jax_numpy_rank_promotion
     # This checkout's mskdiff, whatever is installed (the blocks run in tmp_path).
     env["PYTHONPATH"] = os.pathsep.join([str(README.parent), *filter(None, [env.get("PYTHONPATH")])])
     cache = jax.config.jax_compilation_cache_dir
     if cache:
         env["JAX_COMPILATION_CACHE_DIR"] = cache
-        env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "1"
+        env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = str(
+            jax.config.jax_persistent_cache_min_compile_time_secs)
     blocks = []
     for line, code in BLOCKS:
         path = tmp_path / f"readme_{line}.py"

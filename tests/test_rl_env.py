@@ -103,10 +103,10 @@ def test_auto_reset_restores_skeleton_and_muscles(stand, full_reset):
     # the keys the wrapper resets with, drawn as it draws them (`[..., 1]` of raw keys)
     wrapper_key = lambda k: jax.vmap(jr.split)(k)[..., 1]
     if full_reset:  # a new key from the wrapper's rng, through the wrapper's own reset
-        fresh = jax.vmap(stand.reset)(
+        fresh = jax.jit(jax.vmap(stand.reset))(
             wrapper_key(wrapper_key(before_reset.info["AutoResetWrapper_rng"])))
     else:  # the cached first state
-        fresh = jax.vmap(stand.reset)(wrapper_key(keys))
+        fresh = jax.jit(jax.vmap(stand.reset))(wrapper_key(keys))
     # equal up to float32 rounding of the two compiled programs (the wrapper's and this one)
     for got, want in zip(jax.tree.leaves(state.data), jax.tree.leaves(fresh.data), strict=True):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
@@ -115,7 +115,7 @@ def test_auto_reset_restores_skeleton_and_muscles(stand, full_reset):
 
 
 def test_nonfinite_env_ends_its_episode_without_poisoning_the_batch(stand):
-    states = jax.vmap(stand.reset)(jr.split(jr.key(2), 2))
+    states = jax.jit(jax.vmap(stand.reset))(jr.split(jr.key(2), 2))
     broken = eqx.tree_at(lambda s: s.data.data.qvel, states,
                          states.data.data.qvel.at[1, 0].set(jnp.nan))
     actions = jnp.full((2, stand.action_size), 0.2)
@@ -129,7 +129,7 @@ def test_nonfinite_env_ends_its_episode_without_poisoning_the_batch(stand):
 
 
 def test_bad_actions_raise(stand):
-    state = stand.reset(jr.key(0))
+    state = jax.jit(stand.reset)(jr.key(0))
     with pytest.raises(ValueError, match=r"shape \(12,\)"):
         stand.step(state, jnp.zeros(5))
     with pytest.raises(TypeError, match="floating point"):
@@ -159,7 +159,8 @@ def test_domain_randomizer_gives_each_env_its_muscles(stand):
 def test_observation_noise_is_applied():
     noisy = rl.make("stand", TINY, noise=rl.Noise(observation_std=0.1), check_actions=False)
     clean = rl.make("stand", TINY, check_actions=False)
-    difference = np.asarray(noisy.reset(jr.key(0)).obs - clean.reset(jr.key(0)).obs)
+    difference = np.asarray(jax.jit(noisy.reset)(jr.key(0)).obs
+                            - jax.jit(clean.reset)(jr.key(0)).obs)
     assert 0.05 < difference.std() < 0.2
 
 
@@ -196,7 +197,7 @@ def test_episode_reward_gradient_matches_central_differences(getkey):
                                                                   "tendon_force"))
     config = rl.EnvConfig(episode_seconds=0.06, check_actions=False, reset_noise=0.0)
     env = rl.Stand(plant, tiny_biped_mjmodel(), config, model_name=TINY)
-    start = env.reset(jr.key(0))
+    start = jax.jit(env.reset)(jr.key(0))
 
     def episode_return(inputs):
         weights, offsets = inputs

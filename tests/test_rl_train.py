@@ -96,9 +96,15 @@ def test_losses_match_central_differences(getkey):
                   for a in (PPO(), GradientPPO())]
     for loss in ppo_losses:
         _assert_gradient_matches(loss, (actor, critic), getkey)
-    starts = [env.reset(key) for key in jr.split(getkey(), 3)]  # random states: 2 steps on
-    starts = [env.step(env.step(e, jr.uniform(getkey(), (4, 2), minval=-1), getkey())[0],
-                       jr.uniform(getkey(), (4, 2), minval=-1), getkey())[0] for e in starts]
+    @eqx.filter_jit
+    def random_state(key):  # 2 random steps from a reset
+        keys = jr.split(key, 5)
+        envs = env.reset(keys[0])
+        for k in (1, 3):
+            envs = env.step(envs, jr.uniform(keys[k], (4, 2), minval=-1), keys[k + 1])[0]
+        return envs
+
+    starts = [random_state(key) for key in jr.split(getkey(), 3)]
     apg = eqx.filter_jit(lambda a, e: APG(horizon=5).loss(a, normalizer, env, e, jr.key(1))[0])
     shac = eqx.filter_jit(lambda a, e: SHAC(num_envs=4, horizon=5).actor_loss(
         a, normalizer, critic, env, e, jr.key(1))[0])
@@ -123,10 +129,10 @@ def test_horizon_cut_stops_the_gradient_where_the_watched_part_jumps(getkey):
         _, (_, step), cuts = unroll(actor, normalizer, env, start, jr.key(1), horizon, 0.0, cut)
         return jnp.sum(step.reward[-1]), cuts
 
-    grad = eqx.filter_grad(last_reward, has_aux=True)
+    grad = eqx.filter_jit(eqx.filter_grad(last_reward, has_aux=True))
     cut_grad, cuts = grad(actor, start, 3, cut)
     assert np.all(np.asarray(cuts) == 1)
-    before, _, _ = unroll(actor, normalizer, env, start, jr.key(1), 2, 0.0)
+    before, _, _ = eqx.filter_jit(unroll)(actor, normalizer, env, start, jr.key(1), 2, 0.0)
     one_step_grad, _ = grad(actor, before, 1, None)
     uncut_grad, no_cuts = grad(actor, start, 3, None)
     assert np.all(np.asarray(no_cuts) == 0)
@@ -240,18 +246,28 @@ def test_sar_recovers_known_synergies():
 
 
 def test_train_command_writes_runs_and_loads_back(tmp_path, capsys):
+    """`mskdiff train --algo sar`: the play phase, the synergies, the synergy phase, per seed."""
     out = tmp_path / "train"
-    code = main(["train", "--task", "reach", "--algo", "ppo", "--steps", "2048", "--seeds", "2",
+    code = main(["train", "--task", "reach", "--algo", "sar", "--steps", "2048", "--seeds", "2",
                  "--num-envs", "16", "--hidden", "8,8", "--eval-every", "2", "--out", str(out),
                  "--no-progress"])
     assert code == 0
     summary = json.loads((out / "train.json").read_text())
     assert [run["seed"] for run in summary["runs"]] == [0, 1]
-    assert all(np.isfinite(run["eval_return"]) for run in summary["runs"])
-    assert (out / "train.png").is_file() and (out / "seed_1" / "metrics.csv").is_file()
+    for run in summary["runs"]:
+        assert np.isfinite(run["eval_return"]) and run["play_env_steps"] == 1024
+        assert 1 <= run["n_synergies"] <= 2 and len(run["vaf"]) == 2
+    assert (out / "train.png").is_file() and (out / "seed_1" / "play" / "metrics.csv").is_file()
     assert "final evaluation return" in capsys.readouterr().out
-    policy = load_policy(out / "seed_0")
-    assert policy(jnp.zeros(8)).shape == (2,)
+    policy = load_policy(out / "seed_0" / "synergy")  # actions: [synergies, 2 muscles]
+    assert policy(jnp.zeros(8)).shape == (summary["runs"][0]["n_synergies"] + 2,)
+    # --resume of finished runs: both phases load, the synergies are refitted, nothing changes
+    assert main(["train", "--task", "reach", "--algo", "sar", "--steps", "2048", "--seeds", "1",
+                 "--num-envs", "16", "--hidden", "8,8", "--eval-every", "2", "--out", str(out),
+                 "--no-progress", "--resume"]) == 0
+    resumed = json.loads((out / "train.json").read_text())["runs"][0]
+    assert {k: v for k, v in resumed.items() if k != "wall_time_s"} == {
+        k: v for k, v in summary["runs"][0].items() if k != "wall_time_s"}
     with pytest.raises(SystemExit) as usage:
         main(["train", "--algo", "dqn"])
     assert usage.value.code == 2

@@ -2,7 +2,9 @@
 
 Each seed runs `mskdiff.rl.train.train` into `--out/seed_K/` (`metrics.jsonl`, `metrics.csv`,
 TensorBoard logs when tensorboardX is installed, `checkpoint.eqx` for `--resume`,
-`policy.eqx`/`policy.json` for `mskdiff.rl.train.load_policy`). Then `--out` gets:
+`policy.eqx`/`policy.json` for `mskdiff.rl.train.load_policy`); SAR's two phases go into
+`seed_K/play/` and `seed_K/synergy/` (its policy; the play task is `make_play_env`'s). Then
+`--out` gets:
 
 - `train.json`: the options, and per seed the final deterministic evaluation (mean return and
   episode length), env steps and wall time;
@@ -63,6 +65,25 @@ def make_env(task: str, model: str, muscles: str = "elastic", reference_dir=None
     return make(task, model, muscles=muscles, check_actions=False, **options)
 
 
+#: SAR's play task for a leg task: the same task in 1 s episodes, Stand without pushes, so that an
+#: early policy's episodes can succeed (Berg et al. 2023 play on a simpler task).
+PLAY_SECONDS = 1.0
+
+
+def make_play_env(task: str, model: str, muscles: str = "elastic", reference_dir=None):
+    """SAR's play environment for `task` (`PLAY_SECONDS` episodes; Stand without pushes)."""
+    from ..rl import make
+    from ..rl.reach import Reach
+
+    if task == "reach":
+        return Reach()
+    options = {"reference_dir": reference_dir} if task == "imitate" and reference_dir else {}
+    if task == "stand":
+        options["push_fraction"] = 0.0
+    return make(task, model, muscles=muscles, check_actions=False, episode_seconds=PLAY_SECONDS,
+                **options)
+
+
 def make_algorithm(name: str, *, num_envs=None, learning_rate=None, hidden=(64, 64)):
     """The algorithm `name` (ALGORITHMS) with the given overrides; SAR uses PPO's settings."""
     from ..rl.train import APG, PPO, SHAC, GradientPPO
@@ -116,8 +137,8 @@ def run_train(*, task="reach", model="myolegs26", muscles="elastic", algo="ppo",
         options = dict(steps=steps, seed=seed, out=folder, resume=resume,
                        eval_every=eval_every, progress=progress)
         if algo == "sar":
-            options.pop("resume")
-            sar = train_sar(env, env, algorithm, **options)
+            play_env = make_play_env(task, model, muscles, reference_dir)
+            sar = train_sar(play_env, env, algorithm, **options)
             result, run_env = sar.result, sar.env
             extra = {"n_synergies": sar.synergies.n_synergies, "vaf": sar.vaf.tolist(),
                      "play_env_steps": sar.play.history[-1]["env_steps"]}

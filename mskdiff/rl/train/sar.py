@@ -182,25 +182,29 @@ class SARRun(NamedTuple):
 
 def train_sar(play_env, env, ppo, *, steps: int, play_fraction: float = 0.5,
               vaf_target: float = 0.85, phi: float = 0.66, seed: int = 0,
-              out: str | Path | None = None, **train_options):
+              out: str | Path | None = None, resume: bool = False, **train_options):
     """SAR with PPO.
 
     Play on `play_env` for `play_fraction` of `steps`, synergies to `vaf_target` VAF, then PPO
-    on `SynergyEnv(env)` for the rest. Returns a `SARRun`.
+    on `SynergyEnv(env)` for the rest. With `resume`, the play phase resumes from `out/play`,
+    and the synergy phase from `out/synergy` once it has a checkpoint (the synergies are
+    refitted from the play policy, which is deterministic). Returns a `SARRun`.
     """
-    from .loop import train
+    from .loop import CHECKPOINT, train
 
     if not 0 < play_fraction < 1:
         raise ValueError(f"`play_fraction` must be in (0, 1), got {play_fraction}")
     out = Path(out) if out is not None else None
     play_steps = max(1, int(steps * play_fraction))
     play = train(play_env, ppo, steps=play_steps, seed=seed,
-                 out=out / "play" if out else None, **train_options)
+                 out=out / "play" if out else None, resume=resume, **train_options)
     activations = play_activations(play_env, play.policy, jr.key(seed + 1))
     vaf = variance_accounted_for(activations)
     n = int(np.searchsorted(vaf, vaf_target) + 1)
     synergies = fit_synergies(activations, min(n, activations.shape[1]), seed=seed)
     synergy_env = SynergyEnv(env, synergies, phi)
+    resume_synergy = resume and (out / "synergy" / CHECKPOINT).is_file()
     result = train(synergy_env, ppo, steps=max(1, steps - play_steps), seed=seed,
-                   out=out / "synergy" if out else None, **train_options)
+                   out=out / "synergy" if out else None, resume=resume_synergy,
+                   **train_options)
     return SARRun(result, play, synergies, vaf, synergy_env)
