@@ -58,7 +58,12 @@ with one_intra_op_thread(LEG_TASK):
     import jax.random as jr
     from device import device_info
 
-    from mskdiff.cli.train import make_algorithm, make_env, make_play_env
+    from mskdiff.cli.train import (
+        free_compiled_programs,
+        make_algorithm,
+        make_env,
+        make_play_env,
+    )
     from mskdiff.rl.train import BatchedEnv, env_mesh, train
     from mskdiff.rl.train.loop import _evaluator, _init
     from mskdiff.rl.train.sar import train_sar
@@ -237,6 +242,7 @@ def main() -> None:
                 results.setdefault("sar", []).append({"seed": seed, "vaf": sar.vaf.tolist(),
                                                       "n_synergies": sar.synergies.n_synergies})
                 result = _after_play(sar)
+                free_compiled_programs()  # each seed's synergy env compiles its own
             else:
                 result = train(env, algorithm, **options)
             results["runs"][algo].append(curve(result.history, start))

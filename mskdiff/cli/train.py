@@ -142,6 +142,7 @@ def run_train(*, task="reach", model="myolegs26", muscles="elastic", algo="ppo",
             result, run_env = sar.result, sar.env
             extra = {"n_synergies": sar.synergies.n_synergies, "vaf": sar.vaf.tolist(),
                      "play_env_steps": sar.play.history[-1]["env_steps"]}
+            free_compiled_programs()  # each seed's synergy env compiles its own
         else:
             result, run_env, extra = train(env, algorithm, **options), env, {}
         last = result.history[-1]
@@ -164,6 +165,18 @@ def run_train(*, task="reach", model="myolegs26", muscles="elastic", algo="ppo",
                                                           out_dir / "gait", reference_dir)
     (out_dir / "train.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def free_compiled_programs() -> None:
+    """Drop JAX's in-memory compiled programs (the persistent cache keeps what it stored).
+
+    XLA:CPU maps every kernel of a program into memory on its own. SAR compiles new programs
+    per seed (its synergy env), and on myolegs26 the second seed ran out of Linux's default
+    65,530 memory maps per process ('LLVM compilation error: Cannot allocate memory').
+    """
+    import jax
+
+    jax.clear_caches()
 
 
 def plot_learning_curves(histories: list[list[dict]], path: Path, title: str = "") -> None:
