@@ -17,7 +17,7 @@ import pytest
 from helpers import directional_derivatives
 
 from mskdiff.cli import main
-from mskdiff.cli.train import make_algorithm
+from mskdiff.cli.train import make_algorithm, right_heel_strikes
 from mskdiff.rl.reach import Reach
 from mskdiff.rl.train import (
     APG,
@@ -271,3 +271,16 @@ def test_train_command_writes_runs_and_loads_back(tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["train", "--algo", "dqn"])
     assert usage.value.code == 2
+
+
+def test_heel_strikes_skip_contact_chatter():
+    """The gait report's cycle: rises of the right foot's vertical force through 0.05 body
+    weights, a rise within 0.4 s of the last strike being chatter (as one imitate policy's)."""
+    time = np.arange(1, 101) * 0.02
+    vertical = np.zeros(100)
+    for start, stop in ((0.5, 0.52), (0.54, 0.9), (1.6, 2.0)):  # on, off 20 ms, on; later on
+        vertical[(time >= start) & (time < stop)] = 0.8
+    forces = np.zeros((100, 6))
+    forces[:, 2] = vertical
+    strikes = right_heel_strikes({"time": time, "foot_forces": forces})
+    np.testing.assert_allclose(strikes, [0.5, 1.6])

@@ -234,11 +234,20 @@ def evaluation_episode(env, policy) -> dict[str, np.ndarray]:
     return {name: np.stack([np.asarray(row[name]) for row in rows]) for name in rows[0]}
 
 
-def right_heel_strikes(episode: dict[str, np.ndarray], threshold: float = 0.05) -> np.ndarray:
-    """Times [s] where the right foot's vertical force rises through `threshold` body weights."""
+def right_heel_strikes(episode: dict[str, np.ndarray], threshold: float = 0.05,
+                       min_interval: float = 0.4) -> np.ndarray:
+    """Times [s] where the right foot's vertical force rises through `threshold` body weights.
+
+    A rise within `min_interval` [s] of the last strike kept is contact chatter, not a new
+    cycle (a walking cycle lasts about 1 s), and is left out.
+    """
     vertical = episode["foot_forces"][:, 2]
     rising = np.nonzero((vertical[1:] >= threshold) & (vertical[:-1] < threshold))[0] + 1
-    return episode["time"][rising]
+    strikes: list[float] = []
+    for time in episode["time"][rising]:
+        if not strikes or time - strikes[-1] >= min_interval:
+            strikes.append(float(time))
+    return np.asarray(strikes)
 
 
 def write_gait_report_of(env, model: str, episode: dict[str, np.ndarray], folder: Path,
