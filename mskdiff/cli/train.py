@@ -54,15 +54,15 @@ def add_parser(commands) -> None:
     parser.set_defaults(run=run)
 
 
-def make_env(task: str, model: str, muscles: str = "elastic", reference_dir=None):
-    """The environment `mskdiff train` trains on."""
+def make_env(task: str, model: str, muscles: str = "elastic", reference_dir=None, **config):
+    """The environment `mskdiff train` trains on (`config`: `mskdiff.rl.make` options)."""
     from ..rl import make
     from ..rl.reach import Reach
 
     if task == "reach":
         return Reach()
     options = {"reference_dir": reference_dir} if task == "imitate" and reference_dir else {}
-    return make(task, model, muscles=muscles, check_actions=False, **options)
+    return make(task, model, muscles=muscles, check_actions=False, **options, **config)
 
 
 #: SAR's play task for a leg task: the same task in 1 s episodes, Stand without pushes, so that an
@@ -72,16 +72,10 @@ PLAY_SECONDS = 1.0
 
 def make_play_env(task: str, model: str, muscles: str = "elastic", reference_dir=None):
     """SAR's play environment for `task` (`PLAY_SECONDS` episodes; Stand without pushes)."""
-    from ..rl import make
-    from ..rl.reach import Reach
-
     if task == "reach":
-        return Reach()
-    options = {"reference_dir": reference_dir} if task == "imitate" and reference_dir else {}
-    if task == "stand":
-        options["push_fraction"] = 0.0
-    return make(task, model, muscles=muscles, check_actions=False, episode_seconds=PLAY_SECONDS,
-                **options)
+        return make_env(task, model)
+    config = {"push_fraction": 0.0} if task == "stand" else {}
+    return make_env(task, model, muscles, reference_dir, episode_seconds=PLAY_SECONDS, **config)
 
 
 def make_algorithm(name: str, *, num_envs=None, learning_rate=None, hidden=(64, 64)):
