@@ -96,18 +96,18 @@ def getkey():
     return lambda: next(keys)
 
 
-#: The slowest files (MJX compiles), longest first. With `--dist loadfile` (and xdist's reordering
+#: The slowest files (MJX compiles), longest first (as measured in the last run recorded in
+#: `benchmarks/suite_compile_cpu.json`). With `--dist loadfile` (and xdist's reordering
 #: by test count switched off in `pytest_configure`) files go to the workers in collection order,
 #: so starting with these keeps one worker from finishing minutes after the other
 #: (longest-processing-time-first scheduling).
-SLOWEST_FILES = ("test_rl_train.py", "test_myoleg_gradients.py", "test_rl_env.py", "test_rl_apg.py",
-                 "test_readme.py",
-                 "test_rl_ppo.py", "test_myolegs26.py", "test_identify.py",
-                 "test_trajectory.py",
-                 "test_plant.py", "test_models_registry.py",
-                 "test_gradients.py", "test_validation.py", "test_myoleg.py",
-                 "test_plant_gradients.py", "test_plant_randomize.py", "test_millard_curves.py",
-                 "test_millard_equilibrium.py", "test_mtu.py", "test_muscle_solves.py",
+SLOWEST_FILES = ("test_rl_train.py", "test_identify.py", "test_rl_env.py",
+                 "test_myoleg_gradients.py", "test_myolegs26.py", "test_trajectory.py",
+                 "test_plant.py", "test_rl_apg.py", "test_readme.py", "test_rl_ppo.py",
+                 "test_validation.py", "test_gradients.py", "test_millard_equilibrium.py",
+                 "test_plant_randomize.py", "test_millard_curves.py", "test_plant_gradients.py",
+                 "test_models_registry.py", "test_myoleg.py", "test_fit_outcomes.py",
+                 "test_rl_gymnasium.py", "test_mtu.py", "test_muscle_solves.py",
                  "test_reference_curve_changes.py", "test_mujoco_conversion.py",
                  "test_kinematics.py", "test_render.py")
 
