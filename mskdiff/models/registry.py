@@ -82,6 +82,9 @@ def mjmodel(name: str, *, timestep: float = TIMESTEP, solver_iterations: int = S
             body_contact: bool = BODY_CONTACT) -> mujoco.MjModel:
     """The compiled generic scene of myo-sim's model `name` with the plant's physics options.
 
+    For myolegs and myolegs26 this is not the model `load(name)` runs (their own builders add
+    foot capsules and armature): poses for a loaded plant come from `host_mjmodel(name)`.
+
     Args:
         name: a name of `MODELS` (or an alias).
         timestep: physics step [s].
