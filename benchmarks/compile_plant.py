@@ -82,8 +82,26 @@ def time_program(plant: MJXPlant, qpos) -> dict:
     compiled = lowered.compile()
     t3 = time.perf_counter()
     value, grad = compiled(*args)
-    return {"trace_s": t1 - t0, "lower_s": t2 - t1, "compile_s": t3 - t2, "value": float(value),
+    return {"trace_s": t1 - t0, "lower_s": t2 - t1, "compile_s": t3 - t2, "total_s": t3 - t0,
+            "value": float(value),
             "grad_sum": float(sum(jnp.sum(g) for g in jax.tree.leaves(grad)))}
+
+
+def compare(model: str) -> dict:
+    """Both layouts' times on `model`, their ratios (baseline / plant), and whether they agree."""
+    plant, qpos = plant_and_pose(model)
+    baseline_plant = SeparateLastSolvePlant(plant.mjx_model, plant.actuator_ids,
+                                            plant.solver_iterations, plant.mtu)
+    current = time_program(plant, qpos)
+    jax.clear_caches()
+    baseline = time_program(baseline_plant, qpos)
+    jax.clear_caches()
+    same = (abs(current["value"] - baseline["value"]) <= 1e-12 * abs(baseline["value"])
+            and abs(current["grad_sum"] - baseline["grad_sum"])
+            <= 1e-9 * max(1.0, abs(baseline["grad_sum"])))
+    return {"plant": current, "separate_last_solve": baseline, "same_result": same,
+            "compile_ratio": baseline["compile_s"] / current["compile_s"],
+            "total_ratio": baseline["total_s"] / current["total_s"]}
 
 
 def main() -> None:
@@ -94,24 +112,12 @@ def main() -> None:
     jax.config.update("jax_enable_x64", True)
     results = {}
     for model in args.models.split(","):
-        plant, qpos = plant_and_pose(model)
-        baseline_plant = SeparateLastSolvePlant(plant.mjx_model, plant.actuator_ids,
-                                                plant.solver_iterations, plant.mtu)
-        current = time_program(plant, qpos)
-        jax.clear_caches()
-        baseline = time_program(baseline_plant, qpos)
-        jax.clear_caches()
-        same = (abs(current["value"] - baseline["value"]) <= 1e-12 * abs(baseline["value"])
-                and abs(current["grad_sum"] - baseline["grad_sum"])
-                <= 1e-9 * max(1.0, abs(baseline["grad_sum"])))
-        total = lambda r: r["trace_s"] + r["lower_s"] + r["compile_s"]  # noqa: E731
-        results[model] = {"plant": current, "separate_last_solve": baseline, "same_result": same,
-                          "compile_ratio": baseline["compile_s"] / current["compile_s"],
-                          "total_ratio": total(baseline) / total(current)}
+        result = results[model] = compare(model)
+        current, baseline = result["plant"], result["separate_last_solve"]
         print(f"{model}: compile {current['compile_s']:.1f} s vs {baseline['compile_s']:.1f} s "
-              f"baseline ({results[model]['compile_ratio']:.2f}x); trace+lower+compile "
-              f"{total(current):.1f} vs {total(baseline):.1f} s "
-              f"({results[model]['total_ratio']:.2f}x); same result: {same}")
+              f"baseline ({result['compile_ratio']:.2f}x); trace+lower+compile "
+              f"{current['total_s']:.1f} vs {baseline['total_s']:.1f} s "
+              f"({result['total_ratio']:.2f}x); same result: {result['same_result']}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"n_steps": N_STEPS, "xla_flags": os.environ["XLA_FLAGS"],

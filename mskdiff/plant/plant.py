@@ -249,9 +249,8 @@ class AbstractPlant(eqx.Module):
     def _solve_constraints(self, data: mjx.Data) -> mjx.Data:
         """`solver_iterations` Newton iterations in one `lax.scan`.
 
-        Each is a one-iteration `mjx.solve` warm-started by the last. One copy of the solver
-        in the program compiles quicker than a separate last call
-        (`benchmarks/compile_plant.py`).
+        Each is a one-iteration `mjx.solve` warm-started by the last, so the program holds one
+        copy of the solver (`benchmarks/compile_plant.py` times it against a separate last call).
         """
         m = self.mjx_model
         if not _mjx_compat.has_constraints(data):
