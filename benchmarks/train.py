@@ -4,11 +4,12 @@ same run), APG, SHAC, gradient-augmented PPO and SAR, over several seeds.
 Every run trains with `mskdiff.rl.train.train` for `--steps` env steps, evaluating the
 deterministic policy every `--eval-every` updates (`--eval-envs` episodes). The JSON (written
 after every run, with device info) holds each run's curve (return and episode length against env
-steps and wall time) and a summary per algorithm: final return (mean, min, max over seeds), and
-the env steps and wall time at which the seed-mean curve first reaches PPO's final mean return,
-with their ratios to PPO's, and per run the training's fault counts (clipped and non-finite
-gradients), mean gradient norm, horizon cuts and env steps/s (`training`). The plot shows
-return against env steps and wall time. A label
+steps and wall time) and a summary per algorithm: final return (mean, min, max over seeds), the
+seeds' mean largest drop below their best evaluation so far (instability), and the env steps and
+wall time at which the seed-mean curve first reaches PPO's final mean return, with their ratios
+to PPO's, and per run the training's fault counts (clipped and non-finite gradients), mean
+gradient norm, horizon cuts, GradientPPO's policy shift and beta, and env steps/s (`training`).
+The plot shows return against env steps and wall time. A label
 `algo:variant` in `--algos` runs `algo` with that label's `--overrides` (e.g. SHAC with its
 horizon cut at foot-force jumps: `shac:cut` and `{"shac:cut": {"cut_on": "foot_forces"}}`).
 SAR plays for half the budget on `mskdiff.cli.train.make_play_env` (the task in 1 s episodes,
@@ -32,11 +33,27 @@ run each on some algorithms, then `--plot-only --merge` the second JSON into the
         --merge benchmarks/train_stand_a_cpu.json,benchmarks/train_stand_b_cpu.json \
         --plot docs/train_stand_cpu.png
     python benchmarks/train.py --task reach --steps 60000 --num-envs 64 --hidden 32,32 \
-        --eval-every 5 --eval-envs 64 --overrides \
-        '{"ppo": {"num_epochs": 4, "learning_rate": 1e-3}, "gippo": {"num_epochs": 4,
-          "learning_rate": 1e-3}, "sar": {"num_epochs": 4, "learning_rate": 1e-3},
+        --eval-every 5 --eval-envs 64 --algos ppo,apg,shac,gippo,gippo:adaptive,sar \
+        --overrides '{"ppo": {"num_epochs": 4, "learning_rate": 1e-3}, "gippo": {"num_epochs": 4,
+          "learning_rate": 1e-3}, "gippo:adaptive": {"num_epochs": 4, "learning_rate": 1e-3,
+          "adaptive": true}, "sar": {"num_epochs": 4, "learning_rate": 1e-3},
           "apg": {"learning_rate": 3e-3, "horizon": 25}, "shac": {"horizon": 16}}' \
         --out benchmarks/train_reach_cpu.json --plot docs/train_reach_cpu.png
+    python benchmarks/train.py --task reach --steps 60000 --num-envs 64 --hidden 32,32 \
+        --eval-every 5 --eval-envs 64 \
+        --algos ppo,gippo:beta0.05,gippo:beta0.2,gippo:beta0.5,gippo:beta1,gippo:adaptive \
+        --overrides '{"ppo": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16},
+          "gippo:beta0.05": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
+                             "action_gradient_cost": 0.05},
+          "gippo:beta0.2": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
+                            "action_gradient_cost": 0.2},
+          "gippo:beta0.5": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
+                            "action_gradient_cost": 0.5},
+          "gippo:beta1": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
+                          "action_gradient_cost": 1.0},
+          "gippo:adaptive": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
+                             "adaptive": true}}' \
+        --out benchmarks/train_reach_gippo_cpu.json --plot docs/train_reach_gippo_cpu.png
 """
 
 import argparse
@@ -120,11 +137,12 @@ def curve(history: list[dict], start: dict | None = None) -> list[dict]:
 
 #: Training metrics summed (counts) or averaged over a run's updates, where the algorithm logs them.
 SUMMED = ("grad_clipped", "grad_nonfinite", "action_grad_nonfinite", "critic_grad_nonfinite")
-AVERAGED = ("grad_norm", "horizon_cuts", "action_grad_norm")
+AVERAGED = ("grad_norm", "horizon_cuts", "action_grad_norm", "out_of_range", "surrogate_gain")
 
 
 def training_summary(history: list[dict]) -> dict:
-    """Per run: updates, fault counts, mean gradient norm and horizon cuts, env steps/s."""
+    """Per run: updates, fault counts, mean gradient norm, horizon cuts, GradientPPO's policy
+    shift and beta, env steps/s."""
     summary = {"updates": len(history)}
     for name in SUMMED:
         if name in history[0]:
@@ -132,6 +150,9 @@ def training_summary(history: list[dict]) -> dict:
     for name in AVERAGED:
         if name in history[0]:
             summary[f"mean_{name}"] = float(np.mean([row[name] for row in history]))
+    if "action_gradient_cost" in history[0]:  # GradientPPO's beta: min, max, last
+        costs = [row["action_gradient_cost"] for row in history]
+        summary["action_gradient_cost"] = [min(costs), max(costs), costs[-1]]
     if len(history) > 1:  # after the first update (compilation); evaluations included
         steps = history[-1]["env_steps"] - history[0]["env_steps"]
         summary["env_steps_per_s"] = steps / (history[-1]["wall_time"] - history[0]["wall_time"])
@@ -164,6 +185,12 @@ def reach_point(runs: list[list[dict]], target: float) -> tuple[float | None, fl
             float(np.mean([c[k]["wall_s"] for c in runs])))
 
 
+def largest_drop(curve: list[dict]) -> float:
+    """A curve's largest fall of the return below its best evaluation so far (>= 0)."""
+    returns = np.array([p["return"] for p in curve])
+    return float(np.max(np.maximum.accumulate(returns) - returns))
+
+
 def summarise(results: dict) -> None:
     runs = results["runs"]
     finals = {a: [c[-1]["return"] for c in curves] for a, curves in runs.items()}
@@ -181,6 +208,7 @@ def summarise(results: dict) -> None:
             "final_return_min": float(np.min(finals[algo])),
             "final_return_max": float(np.max(finals[algo])),
             "initial_return_mean": float(np.mean([c[0]["return"] for c in curves])),
+            "largest_drop_mean": float(np.mean([largest_drop(c) for c in curves])),
             "steps_to_ppo_final": steps, "wall_s_to_ppo_final": wall,
             "step_ratio_vs_ppo": (ppo_steps / steps) if steps and ppo_steps else None,
             "wall_ratio_vs_ppo": (ppo_wall / wall) if wall and ppo_wall else None}

@@ -32,6 +32,7 @@ from mskdiff.rl.train import (
     train,
 )
 from mskdiff.rl.train.apg import unroll
+from mskdiff.rl.train.gippo import policy_shift
 from mskdiff.rl.train.sar import SynergyEnv, fit_synergies, variance_accounted_for
 
 WORKER = Path(__file__).with_name("train_worker.py")
@@ -44,7 +45,7 @@ BUDGETS = {
     "apg": (APG(num_envs=64, horizon=25, learning_rate=3e-3, hidden=(32, 32)), 48_000),
     "shac": (SHAC(num_envs=64, horizon=16, hidden=(32, 32)), 48_000),
     "gippo": (GradientPPO(num_envs=64, unroll_length=16, num_epochs=4, learning_rate=1e-3,
-                          hidden=(32, 32)), 48_000),
+                          hidden=(32, 32), adaptive=True), 48_000),
 }
 
 
@@ -58,6 +59,10 @@ def test_bad_configurations_name_the_field():
         env_mesh(3, jax.devices() * 2)
     with pytest.raises(ValueError, match="unknown algorithm 'dqn'.*ppo"):
         make_algorithm("dqn")
+    with pytest.raises(ValueError, match="adapt_factor"):
+        GradientPPO(adapt_factor=1.0)
+    with pytest.raises(ValueError, match="action_gradient_cost_range"):
+        GradientPPO(action_gradient_cost_range=(0.0, 1.0))
     with pytest.raises(ValueError, match="target_smoothing"):
         SHAC(target_smoothing=0.0)
     with pytest.raises(ValueError, match="horizon"):
@@ -163,8 +168,47 @@ def test_algorithm_solves_reach(name):
     assert all(np.isfinite(row["grad_norm"]) for row in result.history)
 
 
+def test_gradient_ppo_adapts_its_weight_as_gi_ppo_adapts_alpha(getkey):
+    """Beta falls by `adapt_factor` when the update left PPO's clip range on too many samples,
+    when PPO's surrogate rates it a loss, or when an action gradient was non-finite; else it
+    grows, within its range. `policy_shift` against the Gaussians' ratio written out."""
+    algorithm = GradientPPO(adaptive=True, max_out_of_range=0.5, adapt_factor=2.0,
+                            action_gradient_cost_range=(0.1, 1.0))
+    fine, finite = {"out_of_range": 0.4, "surrogate_gain": 0.01}, {"action_grad_nonfinite": 0.0}
+    adapted = lambda cost, shift=fine, metrics=finite: float(algorithm.adapted_cost(
+        jnp.asarray(cost), shift, metrics))
+    assert adapted(0.2) == pytest.approx(0.4)
+    assert adapted(0.2, {**fine, "out_of_range": 0.6}) == pytest.approx(0.1)
+    assert adapted(0.4, {**fine, "surrogate_gain": -1e-3}) == pytest.approx(0.2)
+    assert adapted(0.4, metrics={"action_grad_nonfinite": 1.0}) == pytest.approx(0.2)
+    assert adapted(0.8) == pytest.approx(1.0) and adapted(0.15, {**fine, "out_of_range": 1.0}) \
+        == pytest.approx(0.1)
+
+    old, _ = PPO(hidden=(8,))._networks(BatchedEnv(Reach(), 1), getkey())
+    new = eqx.tree_at(lambda a: a.log_std, old, old.log_std + 0.3)  # same mean, wider
+    normalizer = Normalizer.init(8)
+    obs = jr.normal(getkey(), (256, 8))
+    z = jr.normal(getkey(), (256, 2))
+    actions = jax.vmap(old.mean)(obs) + jnp.exp(old.log_std)[None] * z
+    advantage = jr.normal(getkey(), (256,))
+    shift = policy_shift(old, new, normalizer, {"obs": obs, "action": actions,
+                                                "advantage": advantage}, 0.2)
+    z, advantage = np.asarray(z, float), np.asarray(advantage, float)
+    ratio = np.exp(np.sum(0.5 * z ** 2 * (1 - np.exp(-0.6)) - 0.3, axis=1))
+    normalised = (advantage - advantage.mean()) / advantage.std()
+    assert float(shift["out_of_range"]) == pytest.approx(np.mean(np.abs(ratio - 1) > 0.2))
+    assert float(shift["surrogate_gain"]) == pytest.approx(np.mean((ratio - 1) * normalised),
+                                                           rel=1e-4)
+    same = policy_shift(old, old, normalizer, {"obs": obs, "action": actions,
+                                               "advantage": jnp.asarray(advantage)}, 0.2)
+    assert float(same["out_of_range"]) == 0 and float(same["surrogate_gain"]) == 0
+
+
 def test_resume_equals_uninterrupted(tmp_path):
-    algorithm = PPO(num_envs=8, unroll_length=8, num_minibatches=2, hidden=(8, 8))
+    """PPO with GI-PPO's adaptive analytic term: networks, optimiser, envs and the adapted
+    weight all resume."""
+    algorithm = GradientPPO(num_envs=8, unroll_length=8, num_minibatches=2, hidden=(8, 8),
+                            adaptive=True)
     options = dict(num_eval_envs=4, checkpoint_every=2, progress=False)
     steps = 4 * algorithm.steps_per_update
     whole = train(Reach(), algorithm, steps=steps, out=tmp_path / "whole", **options)
@@ -176,6 +220,7 @@ def test_resume_equals_uninterrupted(tmp_path):
                                                                                   eqx.is_array))]
     for a, b in zip(as_numbers(whole.state), as_numbers(resumed.state), strict=True):
         np.testing.assert_array_equal(a, b)
+    assert len({row["action_gradient_cost"] for row in whole.history}) > 1  # it adapted
     # the same metrics (the interrupted run also evaluated where it stopped), NaN == NaN
     training = lambda rows: [{k: v for k, v in r.items() if k != "wall_time"
                               and not k.startswith("eval/")} for r in rows]

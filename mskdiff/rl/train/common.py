@@ -19,7 +19,11 @@ from .networks import Actor, Critic, Normalizer, Policy
 
 
 class TrainState(eqx.Module):
-    """Everything a training run carries from one update to the next (checkpointed whole)."""
+    """Everything a training run carries from one update to the next (checkpointed whole).
+
+    `coefficients` holds an algorithm's adapted loss weights (`GradientPPO`'s
+    `action_gradient_cost`), empty for the others.
+    """
 
     actor: Actor
     critic: Critic | None
@@ -30,6 +34,7 @@ class TrainState(eqx.Module):
     envs: EnvBatch
     key: Array
     env_steps: Array
+    coefficients: dict[str, Array] = eqx.field(default_factory=dict)
 
     def policy(self) -> Policy:
         """The current policy (normaliser and actor) for evaluation."""

@@ -1,4 +1,4 @@
-r"""PPO augmented with the plant's analytic action gradients (after GI-PPO, Son et al. 2024).
+r"""PPO augmented with the plant's analytic action gradients (after GI-PPO, Son et al. 2023).
 
 While collecting, each sampled action's one-step analytic gradient
 $g = \partial_a [r(s, a) + \gamma V(s'(a))]$ is taken through the env step (muscle dynamics,
@@ -6,17 +6,31 @@ tendons, contact) with the critic closing the return. PPO's loss gains
 $-\beta\,\overline{\hat g \cdot \mu(s)}$: the policy mean moves along the analytic
 gradient (a deterministic policy gradient with a model-based one-step Q), next to the
 likelihood-ratio surrogate. $\hat g$ is $g$ clipped per sample to `max_action_gradient` and
-divided by the batch's RMS norm, so `action_gradient_cost` is scale-free. GI-PPO's adaptive
-alpha-policy is not implemented. A non-finite $g$ (a sample whose step went non-finite) is
-left out of the term and counted in `action_grad_nonfinite`.
+divided by the batch's RMS norm, so `action_gradient_cost` is scale-free. A non-finite $g$
+(a sample whose step went non-finite) is left out of the term and counted in
+`action_grad_nonfinite`.
+
+With `adaptive=True`, beta adapts between updates as GI-PPO's alpha does (Son et al. 2023,
+Algorithm 1 and the authors' code, github.com/SonSang/gippo): measured on the batch after the
+update, beta is divided by `adapt_factor` when the new policy's probability ratio is out of
+PPO's clip range on more than `max_out_of_range` of the samples (the analytic term leaves PPO
+no room) or when PPO's surrogate estimates the update as a loss (the analytic gradients are
+biased), or when an action gradient was non-finite; otherwise it is multiplied by it, within
+`action_gradient_cost_range`. Differences from GI-PPO: the analytic term is a loss term next to
+PPO's, not a separate regression onto the alpha-policy's actions before PPO; GI-PPO's variance
+check (the determinant of the alpha-policy's Jacobian) has nothing to check here, because the
+term moves only the mean; the surrogate's gain is not normalised by its running statistics.
 """
 
+import dataclasses
+
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from .common import TrainState, _check_positive, act
+from .common import TrainState, _check_positive, act, episode_metrics
 from .envs import BatchedEnv
 from .networks import Actor, Critic, Normalizer
 from .ppo import PPO
@@ -26,18 +40,64 @@ class GradientPPO(PPO):
     """PPO + the analytic action-gradient term (module docstring).
 
     Attributes (besides `PPO`'s):
-        action_gradient_cost: beta, the weight of the analytic term.
+        action_gradient_cost: beta, the weight of the analytic term (the first, if adaptive).
         max_action_gradient: per-sample norm clip of the action gradient before normalising.
+        adaptive: adapt beta between updates (module docstring); it is logged as
+            `action_gradient_cost` and checkpointed in `TrainState.coefficients`.
+        max_out_of_range: the fraction of samples out of the clip range above which beta falls.
+        adapt_factor: beta's factor per update (> 1).
+        action_gradient_cost_range: beta's bounds when adaptive.
     """
 
     action_gradient_cost: float = 0.5
     max_action_gradient: float = 100.0
+    adaptive: bool = False
+    max_out_of_range: float = 0.5
+    adapt_factor: float = 1.1
+    action_gradient_cost_range: tuple[float, float] = (1e-2, 5.0)
 
     def __check_init__(self):
         if not self.action_gradient_cost >= 0:
             raise ValueError("`action_gradient_cost` must be >= 0, got "
                              f"{self.action_gradient_cost}")
         _check_positive("max_action_gradient", self.max_action_gradient)
+        if not 0 < self.max_out_of_range <= 1:
+            raise ValueError(f"`max_out_of_range` must be in (0, 1], got {self.max_out_of_range}")
+        if not self.adapt_factor > 1:
+            raise ValueError(f"`adapt_factor` must be > 1, got {self.adapt_factor}")
+        low, high = self.action_gradient_cost_range
+        if not 0 < low <= high:
+            raise ValueError("`action_gradient_cost_range` must be 0 < low <= high, got "
+                             f"{self.action_gradient_cost_range}")
+
+    def init(self, env: BatchedEnv, key: Array) -> TrainState:
+        """PPO's initial state, with beta in `coefficients`."""
+        state = super().init(env, key)
+        return dataclasses.replace(state, coefficients={
+            "action_gradient_cost": jnp.asarray(self.action_gradient_cost, float)})
+
+    def update(self, env: BatchedEnv, state: TrainState):
+        """One PPO update, the analytic term weighted by the state's beta; then beta adapts."""
+        cost = state.coefficients["action_gradient_cost"]
+        weighted = eqx.tree_at(lambda a: a.action_gradient_cost, self, cost)
+        key, rollout_key, epoch_key = jr.split(state.key, 3)
+        envs, step, normalizer, batch = self._batch(env, state, rollout_key)
+        models, opt_state, metrics = weighted._epochs((state.actor, state.critic),
+                                                      state.opt_state, normalizer, batch,
+                                                      epoch_key)
+        shift = policy_shift(state.actor, models[0], normalizer, batch, self.clip_epsilon)
+        next_cost = self.adapted_cost(cost, shift, metrics) if self.adaptive else cost
+        state = self._advance(state, models, normalizer, opt_state, envs, key)
+        state = dataclasses.replace(state, coefficients={"action_gradient_cost": next_cost})
+        return state, {**metrics, **shift, "action_gradient_cost": cost,
+                       **episode_metrics(step)}
+
+    def adapted_cost(self, cost: Array, shift: dict[str, Array], metrics: dict[str, Array]):
+        """Beta for the next update from this update's `policy_shift` and loss metrics."""
+        worse = ((shift["out_of_range"] > self.max_out_of_range) | (shift["surrogate_gain"] < 0)
+                 | (metrics["action_grad_nonfinite"] > 0))
+        cost = jnp.where(worse, cost / self.adapt_factor, cost * self.adapt_factor)
+        return jnp.clip(cost, *self.action_gradient_cost_range)
 
     def _collect(self, env: BatchedEnv, state: TrainState, key: Array):
         def one(envs, key):
@@ -74,3 +134,21 @@ class GradientPPO(PPO):
                    "action_grad_norm": jnp.mean(norm),
                    "action_grad_nonfinite": jnp.sum(~finite).astype(float)}
         return total + self.action_gradient_cost * analytic, metrics
+
+
+def policy_shift(old: Actor, new: Actor, normalizer: Normalizer, batch, clip_epsilon: float):
+    """How far an update moved the policy on its batch (GI-PPO's bias checks).
+
+    `out_of_range`: the fraction of samples whose probability ratio new/old lies outside
+    [1 - clip_epsilon, 1 + clip_epsilon]; `surrogate_gain`: mean((ratio - 1) * advantage), the
+    advantages normalised as in PPO's loss (< 0: the update made the batch's actions worse by
+    PPO's own estimate).
+    """
+    obs = normalizer(batch["obs"])
+    log_ratio = (jax.vmap(new.log_prob)(obs, batch["action"])
+                 - jax.vmap(old.log_prob)(obs, batch["action"]))
+    ratio = jnp.exp(jnp.clip(log_ratio, -16.0, 16.0))
+    advantage = batch["advantage"]
+    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+    return {"out_of_range": jnp.mean(jnp.abs(ratio - 1.0) > clip_epsilon),
+            "surrogate_gain": jnp.mean((ratio - 1.0) * advantage)}

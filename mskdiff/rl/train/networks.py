@@ -19,7 +19,7 @@ class Normalizer(eqx.Module):
 
     @classmethod
     def init(cls, size: int) -> "Normalizer":
-        """The train state at the start: networks, optimiser states, env batch, key."""
+        """Statistics of no observations yet: mean 0, variance 1, count 0."""
         return cls(jnp.zeros(size), jnp.ones(size), jnp.zeros(()))
 
     def update(self, observations: Array) -> "Normalizer":

@@ -73,7 +73,15 @@ class PPO(AbstractAlgorithm):
     def update(self, env: BatchedEnv, state: TrainState):
         """One update: rollout, gradients, optimiser step; returns the state and metrics."""
         key, rollout_key, epoch_key = jr.split(state.key, 3)
-        envs, (obs, actions, log_probs, step), extras = self._collect(env, state, rollout_key)
+        envs, step, normalizer, batch = self._batch(env, state, rollout_key)
+        models, opt_state, metrics = self._epochs((state.actor, state.critic), state.opt_state,
+                                                  normalizer, batch, epoch_key)
+        state = self._advance(state, models, normalizer, opt_state, envs, key)
+        return state, {**metrics, **episode_metrics(step)}
+
+    def _batch(self, env: BatchedEnv, state: TrainState, key: Array):
+        """The rollout: final envs, its `Step`s, the updated normaliser and the flat batch."""
+        envs, (obs, actions, log_probs, step), extras = self._collect(env, state, key)
         normalizer = (state.normalizer.update(obs) if self.normalize_observations
                       else state.normalizer)
         value = jax.vmap(jax.vmap(state.critic))  # the critic before the update
@@ -82,14 +90,15 @@ class PPO(AbstractAlgorithm):
         flat = lambda x: x.reshape(-1, *x.shape[2:])
         batch = jax.tree.map(flat, {"obs": obs, "action": actions, "log_prob": log_probs,
                                     "advantage": advantages, "target": targets, **extras})
-        models, opt_state, metrics = self._epochs((state.actor, state.critic), state.opt_state,
-                                                  normalizer, batch, epoch_key)
+        return envs, step, normalizer, batch
+
+    def _advance(self, state: TrainState, models, normalizer, opt_state, envs, key):
+        """`state` after one update."""
         actor, critic = models
-        state = eqx.tree_at(lambda s: (s.actor, s.critic, s.normalizer, s.opt_state, s.envs,
-                                       s.key, s.env_steps), state,
-                            (actor, critic, normalizer, opt_state, envs, key,
-                             state.env_steps + self.steps_per_update))
-        return state, {**metrics, **episode_metrics(step)}
+        return eqx.tree_at(lambda s: (s.actor, s.critic, s.normalizer, s.opt_state, s.envs,
+                                      s.key, s.env_steps), state,
+                           (actor, critic, normalizer, opt_state, envs, key,
+                            state.env_steps + self.steps_per_update))
 
     def _collect(self, env: BatchedEnv, state: TrainState, key: Array):
         """The rollout of `unroll_length` steps and extra per-sample batch entries (none)."""
