@@ -5,11 +5,12 @@ Every run trains with `mskdiff.rl.train.train` for `--steps` env steps, evaluati
 deterministic policy every `--eval-every` updates (`--eval-envs` episodes). The JSON (written
 after every run, with device info) holds each run's curve (return and episode length against env
 steps and wall time) and a summary per algorithm: final return (mean, min, max over seeds), the
-seeds' mean largest drop below their best evaluation so far (instability), and the env steps and
-wall time at which the seed-mean curve first reaches PPO's final mean return, with their ratios
-to PPO's, and per run the training's fault counts (clipped and non-finite gradients), mean
-gradient norm, horizon cuts, GradientPPO's policy shift and beta, and env steps/s (`training`).
-The plot shows return against env steps and wall time. A label
+seeds' mean largest drop below their best evaluation so far (instability), the env steps to each
+`--milestones` return, and the env steps and wall time at which the seed-mean curve first
+reaches PPO's final mean return, with their ratios to PPO's, and per run the training's fault
+counts (clipped and non-finite gradients), mean gradient norm, horizon cuts, GradientPPO's
+policy shift and beta, and env steps/s (`training`). The plot shows return against env steps and
+wall time. A label
 `algo:variant` in `--algos` runs `algo` with that label's `--overrides` (e.g. SHAC with its
 horizon cut at foot-force jumps: `shac:cut` and `{"shac:cut": {"cut_on": "foot_forces"}}`).
 SAR plays for half the budget on `mskdiff.cli.train.make_play_env` (the task in 1 s episodes,
@@ -33,15 +34,17 @@ run each on some algorithms, then `--plot-only --merge` the second JSON into the
         --merge benchmarks/train_stand_a_cpu.json,benchmarks/train_stand_b_cpu.json \
         --plot docs/train_stand_cpu.png
     python benchmarks/train.py --task reach --steps 60000 --num-envs 64 --hidden 32,32 \
-        --eval-every 5 --eval-envs 64 --algos ppo,apg,shac,gippo,gippo:adaptive,sar \
+        --eval-every 5 --eval-envs 64 --milestones=-3,-2 \
+        --algos ppo,apg,shac,gippo,gippo:adaptive,sar \
         --overrides '{"ppo": {"num_epochs": 4, "learning_rate": 1e-3}, "gippo": {"num_epochs": 4,
           "learning_rate": 1e-3}, "gippo:adaptive": {"num_epochs": 4, "learning_rate": 1e-3,
           "adaptive": true}, "sar": {"num_epochs": 4, "learning_rate": 1e-3},
           "apg": {"learning_rate": 3e-3, "horizon": 25}, "shac": {"horizon": 16}}' \
         --out benchmarks/train_reach_cpu.json --plot docs/train_reach_cpu.png
     python benchmarks/train.py --task reach --steps 60000 --num-envs 64 --hidden 32,32 \
-        --eval-every 5 --eval-envs 64 \
-        --algos ppo,gippo:beta0.05,gippo:beta0.2,gippo:beta0.5,gippo:beta1,gippo:adaptive \
+        --eval-every 5 --eval-envs 64 --milestones=-3,-2 \
+        --algos ppo,gippo:beta0.05,gippo:beta0.2,gippo:beta0.5,gippo:beta1,gippo:adaptive,\
+gippo:reward0.5,gippo:reward1 \
         --overrides '{"ppo": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16},
           "gippo:beta0.05": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
                              "action_gradient_cost": 0.05},
@@ -52,7 +55,11 @@ run each on some algorithms, then `--plot-only --merge` the second JSON into the
           "gippo:beta1": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
                           "action_gradient_cost": 1.0},
           "gippo:adaptive": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
-                             "adaptive": true}}' \
+                             "adaptive": true},
+          "gippo:reward0.5": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
+                              "action_gradient_cost": 0.5, "bootstrap_action_gradient": false},
+          "gippo:reward1": {"num_epochs": 4, "learning_rate": 1e-3, "unroll_length": 16,
+                            "action_gradient_cost": 1.0, "bootstrap_action_gradient": false}}' \
         --out benchmarks/train_reach_gippo_cpu.json --plot docs/train_reach_gippo_cpu.png
 """
 
@@ -105,6 +112,10 @@ def parse_args():
                         help='JSON: algorithm -> options, e.g. {"ppo": {"num_epochs": 4}}')
     parser.add_argument("--out", required=True)
     parser.add_argument("--plot", default=None)
+    parser.add_argument("--milestones", default="",
+                        type=lambda text: tuple(float(x) for x in text.split(",") if x),
+                        help="returns, comma-separated: the summary gives the env steps at which "
+                             "each algorithm's seed-mean curve first reaches each")
     parser.add_argument("--plot-only", action="store_true",
                         help="plot the curves already in --out (e.g. of an interrupted run)")
     parser.add_argument("--merge", default="",
@@ -150,9 +161,10 @@ def training_summary(history: list[dict]) -> dict:
     for name in AVERAGED:
         if name in history[0]:
             summary[f"mean_{name}"] = float(np.mean([row[name] for row in history]))
-    if "action_gradient_cost" in history[0]:  # GradientPPO's beta: min, max, last
+    if "action_gradient_cost" in history[0]:  # GradientPPO's beta: min, max, last; falls
         costs = [row["action_gradient_cost"] for row in history]
         summary["action_gradient_cost"] = [min(costs), max(costs), costs[-1]]
+        summary["action_gradient_cost_falls"] = int(np.sum(np.diff(costs) < 0))
     if len(history) > 1:  # after the first update (compilation); evaluations included
         steps = history[-1]["env_steps"] - history[0]["env_steps"]
         summary["env_steps_per_s"] = steps / (history[-1]["wall_time"] - history[0]["wall_time"])
@@ -191,7 +203,7 @@ def largest_drop(curve: list[dict]) -> float:
     return float(np.max(np.maximum.accumulate(returns) - returns))
 
 
-def summarise(results: dict) -> None:
+def summarise(results: dict, milestones: tuple[float, ...] = ()) -> None:
     runs = results["runs"]
     finals = {a: [c[-1]["return"] for c in curves] for a, curves in runs.items()}
     if "ppo" not in finals:
@@ -209,6 +221,8 @@ def summarise(results: dict) -> None:
             "final_return_max": float(np.max(finals[algo])),
             "initial_return_mean": float(np.mean([c[0]["return"] for c in curves])),
             "largest_drop_mean": float(np.mean([largest_drop(c) for c in curves])),
+            # env steps at which the seed-mean curve first reaches each --milestones return
+            "steps_to_milestones": {str(m): reach_point(curves, m)[0] for m in milestones},
             "steps_to_ppo_final": steps, "wall_s_to_ppo_final": wall,
             "step_ratio_vs_ppo": (ppo_steps / steps) if steps and ppo_steps else None,
             "wall_ratio_vs_ppo": (ppo_wall / wall) if wall and ppo_wall else None}
@@ -232,7 +246,7 @@ def main() -> None:
         results = json.loads(Path(args.out).read_text())
         for other in filter(None, args.merge.split(",")):
             merge(results, json.loads(Path(other).read_text()))
-        summarise(results)
+        summarise(results, args.milestones)
         Path(args.out).write_text(json.dumps(results, indent=1))
         if args.plot:
             plot(results["runs"], Path(args.plot), f"{args.task} ({results['model']})")
@@ -283,7 +297,7 @@ def main() -> None:
             print(f"{algo} seed {seed}: return {results['runs'][algo][-1][0]['return']:.4g} -> "
                   f"{last['return']:.4g} in {last['env_steps']} steps, "
                   f"{results['wall_s'][algo][-1]:.0f} s", flush=True)
-            summarise(results)
+            summarise(results, args.milestones)
             out.write_text(json.dumps(results, indent=1))
         jax.clear_caches()
     if args.plot:

@@ -204,6 +204,26 @@ def test_gradient_ppo_adapts_its_weight_as_gi_ppo_adapts_alpha(getkey):
     assert float(same["out_of_range"]) == 0 and float(same["surrogate_gain"]) == 0
 
 
+def test_gradient_ppo_reward_alone_leaves_the_critic_out(getkey):
+    """`bootstrap_action_gradient=False`: g is the reward's alone, so another critic leaves it
+    unchanged; with the critic's value (the default) it changes g."""
+    env = BatchedEnv(Reach(), 4)
+    key, other_critic = getkey(), PPO(hidden=(8,))._networks(env, getkey())[1]
+
+    def gradients(algorithm):
+        state = algorithm.init(env, key)
+        collect = eqx.filter_jit(lambda s: algorithm._collect(env, s, key)[2]["action_gradient"])
+        return [np.asarray(collect(s)) for s in
+                (state, eqx.tree_at(lambda s: s.critic, state, other_critic))]
+
+    options = dict(num_envs=4, unroll_length=2, hidden=(8,))
+    alone = gradients(GradientPPO(**options, bootstrap_action_gradient=False))
+    np.testing.assert_array_equal(alone[0], alone[1])
+    assert np.all(np.isfinite(alone[0])) and np.any(alone[0] != 0)
+    bootstrapped = gradients(GradientPPO(**options))
+    assert not np.allclose(bootstrapped[0], bootstrapped[1])
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     """PPO with GI-PPO's adaptive analytic term: networks, optimiser, envs and the adapted
     weight all resume."""

@@ -42,6 +42,7 @@ class GradientPPO(PPO):
     Attributes (besides `PPO`'s):
         action_gradient_cost: beta, the weight of the analytic term (the first, if adaptive).
         max_action_gradient: per-sample norm clip of the action gradient before normalising.
+        bootstrap_action_gradient: g of r + gamma V(s') (True) or of the reward r alone.
         adaptive: adapt beta between updates (module docstring); it is logged as
             `action_gradient_cost` and checkpointed in `TrainState.coefficients`.
         max_out_of_range: the fraction of samples out of the clip range above which beta falls.
@@ -51,6 +52,7 @@ class GradientPPO(PPO):
 
     action_gradient_cost: float = 0.5
     max_action_gradient: float = 100.0
+    bootstrap_action_gradient: bool = True
     adaptive: bool = False
     max_out_of_range: float = 0.5
     adapt_factor: float = 1.1
@@ -107,8 +109,10 @@ class GradientPPO(PPO):
 
             def one_step_q(actions):
                 after, step = env.step(envs, actions, reset_key)
-                value = jax.vmap(state.critic)(state.normalizer(step.final_obs))
-                q = step.reward + self.discount * (1.0 - step.terminal) * value
+                q = step.reward
+                if self.bootstrap_action_gradient:
+                    value = jax.vmap(state.critic)(state.normalizer(step.final_obs))
+                    q = q + self.discount * (1.0 - step.terminal) * value
                 return jnp.sum(q), (after, step)
 
             gradient, (envs, step) = jax.grad(one_step_q, has_aux=True)(actions)
