@@ -2,6 +2,7 @@
 solves the one-joint `Reach` task within a stated budget, resume equals an uninterrupted run,
 two devices and two processes equal one device, SAR recovers known synergies, `mskdiff train`."""
 
+import dataclasses
 import json
 import socket
 import subprocess
@@ -63,6 +64,8 @@ def test_bad_configurations_name_the_field():
         GradientPPO(adapt_factor=1.0)
     with pytest.raises(ValueError, match="action_gradient_cost_range"):
         GradientPPO(action_gradient_cost_range=(0.0, 1.0))
+    with pytest.raises(ValueError, match="must lie in `action_gradient_cost_range`"):
+        GradientPPO(adaptive=True, action_gradient_cost=10.0)
     with pytest.raises(ValueError, match="target_smoothing"):
         SHAC(target_smoothing=0.0)
     with pytest.raises(ValueError, match="horizon"):
@@ -184,24 +187,41 @@ def test_gradient_ppo_adapts_its_weight_as_gi_ppo_adapts_alpha(getkey):
     assert adapted(0.8) == pytest.approx(1.0) and adapted(0.15, {**fine, "out_of_range": 1.0}) \
         == pytest.approx(0.1)
 
-    old, _ = PPO(hidden=(8,))._networks(BatchedEnv(Reach(), 1), getkey())
+    env = BatchedEnv(Reach(), 1)
+    old, _ = PPO(hidden=(8,))._networks(env, getkey())
     new = eqx.tree_at(lambda a: a.log_std, old, old.log_std + 0.3)  # same mean, wider
-    normalizer = Normalizer.init(8)
-    obs = jr.normal(getkey(), (256, 8))
-    z = jr.normal(getkey(), (256, 2))
-    actions = jax.vmap(old.mean)(obs) + jnp.exp(old.log_std)[None] * z
-    advantage = jr.normal(getkey(), (256,))
-    shift = policy_shift(old, new, normalizer, {"obs": obs, "action": actions,
-                                                "advantage": advantage}, 0.2)
-    z, advantage = np.asarray(z, float), np.asarray(advantage, float)
+    normalizer = Normalizer.init(env.observation_size)
+    obs = jr.normal(getkey(), (256, env.observation_size))
+    z = jr.normal(getkey(), (256, env.action_size))
+    actions = jax.vmap(old.mean)(normalizer(obs)) + jnp.exp(old.log_std)[None] * z
+    batch = {"obs": obs, "action": actions, "advantage": jr.normal(getkey(), (256,)),
+             "log_prob": jax.vmap(old.log_prob)(normalizer(obs), actions)}  # collected by old
+    shift = policy_shift(new, normalizer, batch, 0.2)
+    z, advantage = np.asarray(z, float), np.asarray(batch["advantage"], float)
     ratio = np.exp(np.sum(0.5 * z ** 2 * (1 - np.exp(-0.6)) - 0.3, axis=1))
     normalised = (advantage - advantage.mean()) / advantage.std()
     assert float(shift["out_of_range"]) == pytest.approx(np.mean(np.abs(ratio - 1) > 0.2))
     assert float(shift["surrogate_gain"]) == pytest.approx(np.mean((ratio - 1) * normalised),
                                                            rel=1e-4)
-    same = policy_shift(old, old, normalizer, {"obs": obs, "action": actions,
-                                               "advantage": jnp.asarray(advantage)}, 0.2)
-    assert float(same["out_of_range"]) == 0 and float(same["surrogate_gain"]) == 0
+    same = policy_shift(old, normalizer, batch, 0.2)
+    assert float(same["out_of_range"]) == 0 and abs(float(same["surrogate_gain"])) < 1e-6
+
+
+def test_gradient_ppo_updates_with_the_states_weight():
+    """An adaptive GradientPPO update weights the analytic term by `TrainState.coefficients`:
+    at 0 it moves the actor as PPO's update does (same rollout), at 0.5 elsewhere."""
+    options = dict(num_envs=8, unroll_length=4, num_minibatches=2, hidden=(8,))
+    env = BatchedEnv(Reach(), 8)
+    gippo = GradientPPO(**options, adaptive=True)
+    start = gippo.init(env, jr.key(3))
+    with_weight = lambda w: dataclasses.replace(start, coefficients={
+        "action_gradient_cost": jnp.asarray(w, float)})
+    update = eqx.filter_jit(lambda algorithm, state: algorithm.update(env, state)[0].actor)
+    flat = lambda actor: np.concatenate([np.ravel(x) for x in jax.tree.leaves(
+        eqx.filter(actor, eqx.is_array))])
+    ppo = flat(update(PPO(**options), dataclasses.replace(start, coefficients={})))
+    np.testing.assert_allclose(flat(update(gippo, with_weight(0.0))), ppo, rtol=1e-5, atol=1e-7)
+    assert np.max(np.abs(flat(update(gippo, with_weight(0.5))) - ppo)) > 1e-4
 
 
 def test_gradient_ppo_reward_alone_leaves_the_critic_out(getkey):

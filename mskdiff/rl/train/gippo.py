@@ -2,7 +2,8 @@ r"""PPO augmented with the plant's analytic action gradients (after GI-PPO, Son 
 
 While collecting, each sampled action's one-step analytic gradient
 $g = \partial_a [r(s, a) + \gamma V(s'(a))]$ is taken through the env step (muscle dynamics,
-tendons, contact) with the critic closing the return. PPO's loss gains
+tendons, contact) with the critic closing the return (or of $r$ alone, with
+`bootstrap_action_gradient=False`). PPO's loss gains
 $-\beta\,\overline{\hat g \cdot \mu(s)}$: the policy mean moves along the analytic
 gradient (a deterministic policy gradient with a model-based one-step Q), next to the
 likelihood-ratio surrogate. $\hat g$ is $g$ clipped per sample to `max_action_gradient` and
@@ -12,14 +13,15 @@ divided by the batch's RMS norm, so `action_gradient_cost` is scale-free. A non-
 
 With `adaptive=True`, beta adapts between updates as GI-PPO's alpha does (Son et al. 2023,
 Algorithm 1 and the authors' code, github.com/SonSang/gippo): measured on the batch after the
-update, beta is divided by `adapt_factor` when the new policy's probability ratio is out of
-PPO's clip range on more than `max_out_of_range` of the samples (the analytic term leaves PPO
-no room) or when PPO's surrogate estimates the update as a loss (the analytic gradients are
-biased), or when an action gradient was non-finite; otherwise it is multiplied by it, within
-`action_gradient_cost_range`. Differences from GI-PPO: the analytic term is a loss term next to
-PPO's, not a separate regression onto the alpha-policy's actions before PPO; GI-PPO's variance
-check (the determinant of the alpha-policy's Jacobian) has nothing to check here, because the
-term moves only the mean; the surrogate's gain is not normalised by its running statistics.
+update, beta is divided by `adapt_factor` when the new policy's probability ratio to the policy
+that collected the batch is out of PPO's clip range on more than `max_out_of_range` of the
+samples (the analytic term leaves PPO no room) or when PPO's surrogate estimates the update as
+a loss (the analytic gradients are biased), or when an action gradient was non-finite;
+otherwise it is multiplied by it, within `action_gradient_cost_range`. Differences from GI-PPO:
+the analytic term is a loss term next to PPO's, not a separate regression onto the
+alpha-policy's actions before PPO; GI-PPO's variance check (the determinant of the
+alpha-policy's Jacobian) has nothing to check here, because the term moves only the mean; the
+surrogate's gain is not normalised by its running statistics.
 """
 
 import dataclasses
@@ -43,8 +45,8 @@ class GradientPPO(PPO):
         action_gradient_cost: beta, the weight of the analytic term (the first, if adaptive).
         max_action_gradient: per-sample norm clip of the action gradient before normalising.
         bootstrap_action_gradient: g of r + gamma V(s') (True) or of the reward r alone.
-        adaptive: adapt beta between updates (module docstring); it is logged as
-            `action_gradient_cost` and checkpointed in `TrainState.coefficients`.
+        adaptive: adapt beta between updates (module docstring); it is checkpointed in
+            `TrainState.coefficients`. Beta is logged as `action_gradient_cost` either way.
         max_out_of_range: the fraction of samples out of the clip range above which beta falls.
         adapt_factor: beta's factor per update (> 1).
         action_gradient_cost_range: beta's bounds when adaptive.
@@ -71,28 +73,41 @@ class GradientPPO(PPO):
         if not 0 < low <= high:
             raise ValueError("`action_gradient_cost_range` must be 0 < low <= high, got "
                              f"{self.action_gradient_cost_range}")
+        if self.adaptive and not low <= self.action_gradient_cost <= high:
+            raise ValueError(f"`action_gradient_cost` ({self.action_gradient_cost}) must lie in "
+                             f"`action_gradient_cost_range` {self.action_gradient_cost_range} "
+                             "when `adaptive`")
 
     def init(self, env: BatchedEnv, key: Array) -> TrainState:
-        """PPO's initial state, with beta in `coefficients`."""
+        """PPO's initial state; if `adaptive`, with beta in `coefficients`."""
         state = super().init(env, key)
+        if not self.adaptive:
+            return state
+        # dataclasses.replace, as eqx.tree_at cannot replace the empty dict
         return dataclasses.replace(state, coefficients={
             "action_gradient_cost": jnp.asarray(self.action_gradient_cost, float)})
 
     def update(self, env: BatchedEnv, state: TrainState):
-        """One PPO update, the analytic term weighted by the state's beta; then beta adapts."""
-        cost = state.coefficients["action_gradient_cost"]
-        weighted = eqx.tree_at(lambda a: a.action_gradient_cost, self, cost)
+        """One PPO update with the analytic term; then beta adapts (if `adaptive`)."""
+        cost = self._cost(state)
         key, rollout_key, epoch_key = jr.split(state.key, 3)
         envs, step, normalizer, batch = self._batch(env, state, rollout_key)
-        models, opt_state, metrics = weighted._epochs((state.actor, state.critic),
-                                                      state.opt_state, normalizer, batch,
-                                                      epoch_key)
-        shift = policy_shift(state.actor, models[0], normalizer, batch, self.clip_epsilon)
-        next_cost = self.adapted_cost(cost, shift, metrics) if self.adaptive else cost
+        models, opt_state, metrics = eqx.tree_at(
+            lambda a: a.action_gradient_cost, self, cost)._epochs(
+                (state.actor, state.critic), state.opt_state, normalizer, batch, epoch_key)
+        shift = policy_shift(models[0], normalizer, batch, self.clip_epsilon)
         state = self._advance(state, models, normalizer, opt_state, envs, key)
-        state = dataclasses.replace(state, coefficients={"action_gradient_cost": next_cost})
+        if self.adaptive:
+            state = dataclasses.replace(state, coefficients={
+                "action_gradient_cost": self.adapted_cost(cost, shift, metrics)})
         return state, {**metrics, **shift, "action_gradient_cost": cost,
                        **episode_metrics(step)}
+
+    def _cost(self, state: TrainState) -> Array:
+        """This update's beta: the state's if `adaptive`, else the configured one."""
+        if self.adaptive:
+            return state.coefficients["action_gradient_cost"]
+        return jnp.asarray(self.action_gradient_cost, float)
 
     def adapted_cost(self, cost: Array, shift: dict[str, Array], metrics: dict[str, Array]):
         """Beta for the next update from this update's `policy_shift` and loss metrics."""
@@ -140,17 +155,17 @@ class GradientPPO(PPO):
         return total + self.action_gradient_cost * analytic, metrics
 
 
-def policy_shift(old: Actor, new: Actor, normalizer: Normalizer, batch, clip_epsilon: float):
+def policy_shift(actor: Actor, normalizer: Normalizer, batch, clip_epsilon: float):
     """How far an update moved the policy on its batch (GI-PPO's bias checks).
 
-    `out_of_range`: the fraction of samples whose probability ratio new/old lies outside
-    [1 - clip_epsilon, 1 + clip_epsilon]; `surrogate_gain`: mean((ratio - 1) * advantage), the
-    advantages normalised as in PPO's loss (< 0: the update made the batch's actions worse by
-    PPO's own estimate).
+    The ratio is `actor`'s probability of each batch action over the collecting policy's
+    (`batch["log_prob"]`), as in PPO's loss. `out_of_range`: the fraction of samples whose ratio
+    lies outside [1 - clip_epsilon, 1 + clip_epsilon]; `surrogate_gain`: mean((ratio - 1) *
+    advantage), the advantages normalised as in PPO's loss (< 0: the update made the batch's
+    actions worse by PPO's own estimate).
     """
-    obs = normalizer(batch["obs"])
-    log_ratio = (jax.vmap(new.log_prob)(obs, batch["action"])
-                 - jax.vmap(old.log_prob)(obs, batch["action"]))
+    log_ratio = (jax.vmap(actor.log_prob)(normalizer(batch["obs"]), batch["action"])
+                 - batch["log_prob"])
     ratio = jnp.exp(jnp.clip(log_ratio, -16.0, 16.0))
     advantage = batch["advantage"]
     advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
