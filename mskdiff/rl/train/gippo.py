@@ -32,10 +32,10 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from .common import TrainState, _check_positive, act, episode_metrics
+from .common import TrainState, _check_positive, act
 from .envs import BatchedEnv
 from .networks import Actor, Critic, Normalizer
-from .ppo import PPO
+from .ppo import PPO, normalised_advantage
 
 
 class GradientPPO(PPO):
@@ -88,20 +88,18 @@ class GradientPPO(PPO):
             "action_gradient_cost": jnp.asarray(self.action_gradient_cost, float)})
 
     def update(self, env: BatchedEnv, state: TrainState):
-        """One PPO update with the analytic term; then beta adapts (if `adaptive`)."""
-        cost = self._cost(state)
-        key, rollout_key, epoch_key = jr.split(state.key, 3)
-        envs, step, normalizer, batch = self._batch(env, state, rollout_key)
-        models, opt_state, metrics = eqx.tree_at(
-            lambda a: a.action_gradient_cost, self, cost)._epochs(
-                (state.actor, state.critic), state.opt_state, normalizer, batch, epoch_key)
-        shift = policy_shift(models[0], normalizer, batch, self.clip_epsilon)
-        state = self._advance(state, models, normalizer, opt_state, envs, key)
+        """PPO's update with the analytic term weighted by this update's beta."""
+        weighted = eqx.tree_at(lambda a: a.action_gradient_cost, self, self._cost(state))
+        return PPO.update(weighted, env, state)
+
+    def _review(self, state: TrainState, normalizer: Normalizer, batch, metrics):
+        """`policy_shift` and this update's beta as metrics; beta adapts (if `adaptive`)."""
+        cost = self.action_gradient_cost  # this update's beta (`update` put it in)
+        shift = policy_shift(state.actor, normalizer, batch, self.clip_epsilon)
         if self.adaptive:
             state = dataclasses.replace(state, coefficients={
                 "action_gradient_cost": self.adapted_cost(cost, shift, metrics)})
-        return state, {**metrics, **shift, "action_gradient_cost": cost,
-                       **episode_metrics(step)}
+        return state, {**shift, "action_gradient_cost": cost}
 
     def _cost(self, state: TrainState) -> Array:
         """This update's beta: the state's if `adaptive`, else the configured one."""
@@ -167,7 +165,5 @@ def policy_shift(actor: Actor, normalizer: Normalizer, batch, clip_epsilon: floa
     log_ratio = (jax.vmap(actor.log_prob)(normalizer(batch["obs"]), batch["action"])
                  - batch["log_prob"])
     ratio = jnp.exp(jnp.clip(log_ratio, -16.0, 16.0))
-    advantage = batch["advantage"]
-    advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
     return {"out_of_range": jnp.mean(jnp.abs(ratio - 1.0) > clip_epsilon),
-            "surrogate_gain": jnp.mean((ratio - 1.0) * advantage)}
+            "surrogate_gain": jnp.mean((ratio - 1.0) * normalised_advantage(batch["advantage"]))}

@@ -73,15 +73,7 @@ class PPO(AbstractAlgorithm):
     def update(self, env: BatchedEnv, state: TrainState):
         """One update: rollout, gradients, optimiser step; returns the state and metrics."""
         key, rollout_key, epoch_key = jr.split(state.key, 3)
-        envs, step, normalizer, batch = self._batch(env, state, rollout_key)
-        models, opt_state, metrics = self._epochs((state.actor, state.critic), state.opt_state,
-                                                  normalizer, batch, epoch_key)
-        state = self._advance(state, models, normalizer, opt_state, envs, key)
-        return state, {**metrics, **episode_metrics(step)}
-
-    def _batch(self, env: BatchedEnv, state: TrainState, key: Array):
-        """The rollout: final envs, its `Step`s, the updated normaliser and the flat batch."""
-        envs, (obs, actions, log_probs, step), extras = self._collect(env, state, key)
+        envs, (obs, actions, log_probs, step), extras = self._collect(env, state, rollout_key)
         normalizer = (state.normalizer.update(obs) if self.normalize_observations
                       else state.normalizer)
         value = jax.vmap(jax.vmap(state.critic))  # the critic before the update
@@ -90,15 +82,19 @@ class PPO(AbstractAlgorithm):
         flat = lambda x: x.reshape(-1, *x.shape[2:])
         batch = jax.tree.map(flat, {"obs": obs, "action": actions, "log_prob": log_probs,
                                     "advantage": advantages, "target": targets, **extras})
-        return envs, step, normalizer, batch
-
-    def _advance(self, state: TrainState, models, normalizer, opt_state, envs, key):
-        """`state` after one update."""
+        models, opt_state, metrics = self._epochs((state.actor, state.critic), state.opt_state,
+                                                  normalizer, batch, epoch_key)
         actor, critic = models
-        return eqx.tree_at(lambda s: (s.actor, s.critic, s.normalizer, s.opt_state, s.envs,
-                                      s.key, s.env_steps), state,
-                           (actor, critic, normalizer, opt_state, envs, key,
-                            state.env_steps + self.steps_per_update))
+        state = eqx.tree_at(lambda s: (s.actor, s.critic, s.normalizer, s.opt_state, s.envs,
+                                       s.key, s.env_steps), state,
+                            (actor, critic, normalizer, opt_state, envs, key,
+                             state.env_steps + self.steps_per_update))
+        state, review = self._review(state, normalizer, batch, metrics)
+        return state, {**metrics, **review, **episode_metrics(step)}
+
+    def _review(self, state: TrainState, normalizer: Normalizer, batch, metrics):
+        """After the optimiser step: the state and extra metrics (none for PPO)."""
+        return state, {}
 
     def _collect(self, env: BatchedEnv, state: TrainState, key: Array):
         """The rollout of `unroll_length` steps and extra per-sample batch entries (none)."""
@@ -133,8 +129,7 @@ class PPO(AbstractAlgorithm):
         obs = normalizer(batch["obs"])
         log_ratio = jax.vmap(actor.log_prob)(obs, batch["action"]) - batch["log_prob"]
         ratio = jnp.exp(log_ratio)
-        advantage = batch["advantage"]
-        advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        advantage = normalised_advantage(batch["advantage"])
         clipped = jnp.clip(ratio, 1.0 - self.clip_epsilon, 1.0 + self.clip_epsilon)
         policy_loss = -jnp.mean(jnp.minimum(ratio * advantage, clipped * advantage))
         value_loss = 0.5 * jnp.mean((jax.vmap(critic)(obs) - batch["target"]) ** 2)
@@ -142,3 +137,8 @@ class PPO(AbstractAlgorithm):
         total = policy_loss + self.value_cost * value_loss - self.entropy_cost * entropy
         return total, {"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
                        "approx_kl": jnp.mean(ratio - 1.0 - log_ratio)}
+
+
+def normalised_advantage(advantage: Array) -> Array:
+    """Advantages with zero mean and unit standard deviation over the (mini)batch."""
+    return (advantage - advantage.mean()) / (advantage.std() + 1e-8)
